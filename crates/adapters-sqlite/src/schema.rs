@@ -1,0 +1,97 @@
+//! Diesel table definitions, written by hand to match `migrations/sqlite`.
+//!
+//! Ids are hyphenated UUID text; every timestamp is `BigInt` microseconds since the Unix epoch.
+
+diesel::table! {
+    /// User accounts.
+    users (id) {
+        /// Hyphenated UUID.
+        id -> Text,
+        /// Lower-cased e-mail address, unique (`users_email_key`).
+        email -> Text,
+        /// Username as given, unique regardless of case (`users_username_key`).
+        username -> Text,
+        /// Hasher's self-describing hash.
+        password_hash -> Text,
+        /// Given name, possibly empty.
+        first_name -> Text,
+        /// Family name, possibly empty.
+        last_name -> Text,
+        /// `admin` or `user`.
+        role -> Text,
+        /// Whether the account may log in.
+        is_active -> Bool,
+        /// Whether the e-mail address has been proven.
+        email_verified -> Bool,
+        /// JSON object.
+        preferences -> Text,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+        /// Microseconds since the epoch.
+        updated_at -> BigInt,
+        /// Microseconds since the epoch.
+        last_login_at -> Nullable<BigInt>,
+        /// Optimistic-concurrency version.
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Login sessions.
+    sessions (id) {
+        /// Hyphenated UUID.
+        id -> Text,
+        /// Owner.
+        user_id -> Text,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+        /// Microseconds since the epoch.
+        last_used_at -> BigInt,
+        /// Microseconds since the epoch.
+        expires_at -> BigInt,
+        /// Microseconds since the epoch.
+        revoked_at -> Nullable<BigInt>,
+        /// Client's `User-Agent` at login.
+        user_agent -> Nullable<Text>,
+        /// Client's address at login.
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Refresh tokens (digests), each belonging to one session.
+    refresh_tokens (token_hash) {
+        /// Hex SHA-256 digest.
+        token_hash -> Text,
+        /// The session the token refreshes.
+        session_id -> Text,
+        /// Microseconds since the epoch.
+        issued_at -> BigInt,
+        /// When it was spent; microseconds since the epoch.
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// One-time e-mailed tokens (digests).
+    action_tokens (token_hash) {
+        /// Hex SHA-256 digest.
+        token_hash -> Text,
+        /// Whose token it is.
+        user_id -> Text,
+        /// `verify_email` or `reset_password`.
+        purpose -> Text,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+        /// Microseconds since the epoch.
+        expires_at -> BigInt,
+        /// When it was spent; microseconds since the epoch.
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(action_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, action_tokens);

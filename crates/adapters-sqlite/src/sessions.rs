@@ -1,0 +1,193 @@
+//! `SessionStore` for [`SqliteStore`]: login sessions and their rotating refresh tokens.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use domain::model::{NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
+use domain::ports::{SessionStore, StoreError};
+
+use crate::error::db_error;
+use crate::rows::{self, NewRefreshTokenRow, SessionRow, micros};
+use crate::schema::{refresh_tokens, sessions, users};
+use crate::{SqliteStore, immediate};
+
+#[async_trait::async_trait]
+impl SessionStore for SqliteStore {
+    #[tracing::instrument(name = "sqlite.sessions.create", level = "debug", skip_all, fields(session_id = %new.session.id, user_id = %new.session.user_id))]
+    async fn create(&self, new: NewSession) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            immediate(conn, |conn| {
+                let row = SessionRow::from(&new.session);
+                // Touching the user first both records the login and proves the user exists,
+                // so a missing user is `NotFound` rather than a foreign-key failure.
+                let touched = diesel::update(users::table.find(&row.user_id))
+                    .set(users::last_login_at.eq(row.created_at))
+                    .execute(conn)?;
+                if touched == 0 {
+                    return Err(StoreError::NotFound.into());
+                }
+                diesel::insert_into(sessions::table)
+                    .values(&row)
+                    .execute(conn)?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values(NewRefreshTokenRow::first_of(&new, &row.id))
+                    .execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.sessions.find", level = "debug", skip_all, fields(session_id = %id))]
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.run(move |conn| {
+            sessions::table
+                .find(id.to_string())
+                .select(SessionRow::as_select())
+                .first(conn)
+                .optional()
+                .map_err(db_error)?
+                .map(Session::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "sqlite.sessions.rotate_refresh_token",
+        level = "debug",
+        skip_all
+    )]
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: DateTime<Utc>,
+    ) -> Result<RefreshRotation, StoreError> {
+        let presented = presented.as_str().to_owned();
+        let replacement = replacement.as_str().to_owned();
+        self.run(move |conn| {
+            // BEGIN IMMEDIATE holds the write lock from the first read, so no other rotation
+            // of the same token can run between the check and the update.
+            immediate(conn, |conn| {
+                let Some((used_at, row)) = refresh_tokens::table
+                    .inner_join(sessions::table)
+                    .filter(refresh_tokens::token_hash.eq(&presented))
+                    .select((refresh_tokens::used_at, SessionRow::as_select()))
+                    .first::<(Option<i64>, SessionRow)>(conn)
+                    .optional()?
+                else {
+                    return Ok(RefreshRotation::Unknown);
+                };
+                let mut session = Session::try_from(row)?;
+                if used_at.is_some() {
+                    return Ok(RefreshRotation::Reused(session));
+                }
+                if !session.is_live(at) {
+                    return Ok(RefreshRotation::Dead(session));
+                }
+                let spent = diesel::update(
+                    refresh_tokens::table
+                        .find(&presented)
+                        .filter(refresh_tokens::used_at.is_null()),
+                )
+                .set(refresh_tokens::used_at.eq(micros(at)))
+                .execute(conn)?;
+                if spent != 1 {
+                    // Unreachable under the write lock; refuse rather than issue a second token.
+                    return Err(StoreError::Unexpected(
+                        "the refresh token was spent concurrently despite the write lock".into(),
+                    )
+                    .into());
+                }
+                let session_id = session.id.to_string();
+                diesel::insert_into(refresh_tokens::table)
+                    .values(NewRefreshTokenRow {
+                        token_hash: &replacement,
+                        session_id: &session_id,
+                        issued_at: micros(at),
+                        used_at: None,
+                    })
+                    .execute(conn)?;
+                diesel::update(sessions::table.find(&session_id))
+                    .set(sessions::last_used_at.eq(micros(at)))
+                    .execute(conn)?;
+                session.last_used_at = rows::from_micros("sessions.last_used_at", micros(at))?;
+                Ok(RefreshRotation::Rotated(session))
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.sessions.revoke", level = "debug", skip_all, fields(session_id = %id, user_id = %user))]
+    async fn revoke(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            let revoked = diesel::update(
+                sessions::table
+                    .find(id.to_string())
+                    .filter(sessions::user_id.eq(user.to_string()))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(micros(at)))
+            .execute(conn)
+            .map_err(db_error)?;
+            Ok(revoked == 1)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.sessions.revoke_all", level = "debug", skip_all, fields(user_id = %user))]
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        self.run(move |conn| {
+            immediate(conn, |conn| {
+                let live = sessions::table
+                    .filter(sessions::user_id.eq(user.to_string()))
+                    .filter(sessions::revoked_at.is_null());
+                let ids: Vec<String> = live.clone().select(sessions::id).load(conn)?;
+                diesel::update(live)
+                    .set(sessions::revoked_at.eq(micros(at)))
+                    .execute(conn)?;
+                Ok(ids
+                    .iter()
+                    .map(|id| rows::session_id(id))
+                    .collect::<Result<_, _>>()?)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.sessions.revoked_since", level = "debug", skip_all)]
+    async fn revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(SessionId, DateTime<Utc>)>, StoreError> {
+        self.run(move |conn| {
+            let rows: Vec<(String, Option<i64>)> = sessions::table
+                .filter(sessions::revoked_at.ge(micros(since)))
+                .order(sessions::revoked_at.asc())
+                .select((sessions::id, sessions::revoked_at))
+                .load(conn)
+                .map_err(db_error)?;
+            rows.into_iter()
+                .map(|(id, revoked_at)| {
+                    let revoked_at = revoked_at.ok_or_else(|| {
+                        rows::corrupt("sessions.revoked_at", "NULL after a filter")
+                    })?;
+                    Ok((
+                        rows::session_id(&id)?,
+                        rows::from_micros("sessions.revoked_at", revoked_at)?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,233 @@
+//! The port contract suite and SQLite-specific checks, against a fresh database file each.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use adapters_sqlite::SqliteStore;
+use chrono::DateTime;
+use diesel::prelude::*;
+use domain::model::{Email, NewUser, PasswordHash, PersonName, Role, UserId, Username};
+use domain::ports::UserStore;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+const POOL_SIZE: u32 = 4;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A migrated store on a new file in a new temporary directory (kept alive by the guard).
+async fn fresh() -> (SqliteStore, TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("ums.db");
+    let store = SqliteStore::open(path.to_str().expect("UTF-8 path"), POOL_SIZE, TIMEOUT)
+        .expect("open the store");
+    store.run_migrations().expect("migrate");
+    (store, dir)
+}
+
+ums_tests::store_contract_tests!(fresh);
+
+/// Checks of what the contract cannot see: pragmas, migrations, files, locks.
+mod sqlite_specific {
+    use super::*;
+
+    fn user(n: u128) -> NewUser {
+        NewUser {
+            id: UserId::from_uuid(Uuid::from_u128(n)),
+            email: Email::parse(&format!("user{n}@example.com")).unwrap(),
+            username: Username::parse(&format!("user{n}")).unwrap(),
+            first_name: PersonName::parse("Ada").unwrap(),
+            last_name: PersonName::default(),
+            role: Role::User,
+            is_active: true,
+            email_verified: false,
+            password_hash: PasswordHash::new("$2b$04$sqlite".to_owned()),
+            created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    /// Every object in the file's schema but SQLite's own, as `(type, name, sql)`.
+    fn schema(path: &str) -> Vec<(String, String, Option<String>)> {
+        let mut conn = SqliteConnection::establish(path).unwrap();
+        diesel::sql_query(
+            "SELECT type, name, sql FROM sqlite_master \
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )
+        .load::<SchemaObject>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.r#type, o.name, o.sql))
+        .collect()
+    }
+
+    #[derive(QueryableByName)]
+    struct SchemaObject {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        r#type: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        sql: Option<String>,
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_pooled_connection_has_the_pragmas() {
+        let (store, _dir) = fresh().await;
+        let pragmas = store.connection_pragmas().await.unwrap();
+        assert_eq!(
+            pragmas.len(),
+            POOL_SIZE as usize,
+            "one entry per connection"
+        );
+        for p in pragmas {
+            assert_eq!(p.journal_mode, "wal");
+            assert_eq!(p.foreign_keys, 1);
+            assert_eq!(p.busy_timeout, 5000);
+            assert_eq!(p.synchronous, 1, "NORMAL");
+        }
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn foreign_keys_are_enforced_on_every_connection() {
+        let (store, _dir) = fresh().await;
+        // Many concurrent writes spread over the pool; each must hit the foreign key.
+        let tasks: Vec<_> = (0..32u128)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .insert_action_token(domain::ports::ActionToken {
+                            hash: domain::model::TokenHash::new(format!("{n:064x}")),
+                            user_id: UserId::from_uuid(Uuid::from_u128(999)),
+                            purpose: domain::ports::ActionPurpose::VerifyEmail,
+                            created_at: DateTime::from_timestamp(0, 0).unwrap(),
+                            expires_at: DateTime::from_timestamp(60, 0).unwrap(),
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let result = task.await.unwrap();
+            assert!(
+                matches!(result, Err(domain::ports::StoreError::Unexpected(_))),
+                "a token for a missing user must be refused, got {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn migrations_go_up_down_and_up_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("migrations.db");
+        let path = path.to_str().unwrap();
+        let store = SqliteStore::open(path, 1, TIMEOUT).unwrap();
+
+        let applied = store.run_migrations().unwrap();
+        assert_eq!(applied, vec!["20261121000000".to_owned()]);
+        assert_eq!(
+            store.run_migrations().unwrap(),
+            Vec::<String>::new(),
+            "idempotent"
+        );
+        let migrated = schema(path);
+        for table in ["users", "sessions", "refresh_tokens", "action_tokens"] {
+            assert!(
+                migrated
+                    .iter()
+                    .any(|(kind, name, _)| kind == "table" && name == table),
+                "{table} exists"
+            );
+        }
+        for index in [
+            "users_email_key",
+            "users_username_key",
+            "sessions_user_id_idx",
+        ] {
+            assert!(
+                migrated
+                    .iter()
+                    .any(|(kind, name, _)| kind == "index" && name == index)
+            );
+        }
+
+        let reverted = store.revert_all_migrations().unwrap();
+        assert_eq!(reverted, applied);
+        let names: Vec<_> = schema(path).into_iter().map(|(_, name, _)| name).collect();
+        assert_eq!(
+            names,
+            vec!["__diesel_schema_migrations".to_owned()],
+            "down.sql drops everything up.sql creates"
+        );
+
+        assert_eq!(store.run_migrations().unwrap(), applied);
+        assert_eq!(
+            schema(path),
+            migrated,
+            "up after down rebuilds the same schema"
+        );
+    }
+
+    #[tokio::test]
+    async fn data_survives_closing_and_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("persist.db");
+        let url = format!("sqlite://{}", path.display());
+        assert!(!path.exists());
+
+        let store = SqliteStore::open(&url, 2, TIMEOUT).unwrap();
+        assert!(path.exists(), "open creates the file");
+        store.run_migrations().unwrap();
+        let stored = store.insert(user(1)).await.unwrap();
+        drop(store);
+
+        let reopened = SqliteStore::open(&url, 2, TIMEOUT).unwrap();
+        assert_eq!(reopened.run_migrations().unwrap(), Vec::<String>::new());
+        assert_eq!(reopened.find_by_id(stored.id).await.unwrap(), Some(stored));
+    }
+
+    #[tokio::test]
+    async fn bad_settings_and_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let path = path.to_str().unwrap();
+        assert!(matches!(
+            SqliteStore::open(path, 0, TIMEOUT),
+            Err(adapters_sqlite::SqliteError::InvalidSettings(_))
+        ));
+        assert!(matches!(
+            SqliteStore::open(path, 1, Duration::ZERO),
+            Err(adapters_sqlite::SqliteError::InvalidSettings(_))
+        ));
+        let missing = dir.path().join("no-such-dir").join("x.db");
+        assert!(matches!(
+            SqliteStore::open(missing.to_str().unwrap(), 1, TIMEOUT),
+            Err(adapters_sqlite::SqliteError::Open { .. })
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_lock_held_past_the_busy_timeout_is_unavailable() {
+        let (store, dir) = fresh().await;
+        let path = dir.path().join("ums.db");
+        let mut blocker = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        diesel::sql_query("BEGIN EXCLUSIVE")
+            .execute(&mut blocker)
+            .unwrap();
+
+        let started = std::time::Instant::now();
+        let result = store.insert(user(1)).await;
+        assert!(
+            matches!(result, Err(domain::ports::StoreError::Unavailable(_))),
+            "got {result:?}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_secs(4),
+            "it waited for the lock"
+        );
+
+        diesel::sql_query("ROLLBACK").execute(&mut blocker).unwrap();
+        store.insert(user(1)).await.unwrap();
+    }
+}

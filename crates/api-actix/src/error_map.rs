@@ -1,0 +1,107 @@
+//! Domain errors to HTTP errors: the one mapping, one `From` per operation error.
+
+use domain::services::{
+    ChangePasswordError, LoginError, LogoutError, RefreshError, RegisterError,
+    ResendVerificationError, UpdateProfileError, VerifyEmailError,
+};
+
+use crate::problem::ApiError;
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::Invalid(errors) => Self::Validation(errors),
+            RegisterError::EmailTaken => {
+                Self::Conflict("An account with this e-mail address already exists.".to_owned())
+            }
+            RegisterError::UsernameTaken => Self::Conflict("This username is taken.".to_owned()),
+            RegisterError::Unavailable(source) => Self::Unavailable(source),
+            RegisterError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => {
+                Self::unauthorized("The login or password is incorrect.", false)
+            }
+            LoginError::Unavailable(source) => Self::Unavailable(source),
+            LoginError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::InvalidToken => Self::unauthorized(
+                "The refresh token is invalid, expired or revoked; log in again.",
+                true,
+            ),
+            RefreshError::Reused => Self::unauthorized(
+                "The refresh token was already used; the session has been revoked. Log in again.",
+                true,
+            ),
+            RefreshError::Unavailable(source) => Self::Unavailable(source),
+            RefreshError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<LogoutError> for ApiError {
+    fn from(error: LogoutError) -> Self {
+        match error {
+            LogoutError::Forbidden => Self::Forbidden,
+            LogoutError::Unavailable(source) => Self::Unavailable(source),
+            LogoutError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<VerifyEmailError> for ApiError {
+    fn from(error: VerifyEmailError) -> Self {
+        match error {
+            VerifyEmailError::InvalidToken => Self::invalid("token", "is invalid or expired"),
+            VerifyEmailError::Unavailable(source) => Self::Unavailable(source),
+            VerifyEmailError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<ResendVerificationError> for ApiError {
+    fn from(error: ResendVerificationError) -> Self {
+        match error {
+            ResendVerificationError::Unavailable(source) => Self::Unavailable(source),
+            ResendVerificationError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<UpdateProfileError> for ApiError {
+    fn from(error: UpdateProfileError) -> Self {
+        match error {
+            UpdateProfileError::Invalid(errors) => Self::Validation(errors),
+            UpdateProfileError::Forbidden => Self::Forbidden,
+            UpdateProfileError::NotFound => Self::NotFound,
+            UpdateProfileError::UsernameTaken => {
+                Self::Conflict("This username is taken.".to_owned())
+            }
+            UpdateProfileError::PreconditionFailed => Self::PreconditionFailed,
+            UpdateProfileError::Unavailable(source) => Self::Unavailable(source),
+            UpdateProfileError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(error: ChangePasswordError) -> Self {
+        match error {
+            ChangePasswordError::Invalid(errors) => Self::Validation(errors),
+            ChangePasswordError::Forbidden => Self::Forbidden,
+            ChangePasswordError::Unavailable(source) => Self::Unavailable(source),
+            ChangePasswordError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}

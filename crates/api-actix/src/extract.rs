@@ -1,0 +1,276 @@
+//! Request extractors: JSON bodies with field-level errors, the authenticated caller,
+//! `If-Match` versions and client information.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::PayloadError;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
+use domain::services::{AuthError, ClientInfo, Principal};
+use domain::{ValidationErrors, model::UserVersion};
+use serde::de::DeserializeOwned;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// A JSON request body. Wrong content type and malformed JSON are 400, a body over the limit
+/// 413, and well-formed JSON of the wrong shape (unknown field, missing field, wrong type) 422
+/// naming the field.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.type_() == "application"
+            && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+    })
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = LocalFuture<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(64 * 1024, |state| state.max_body_bytes);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let body = body
+                .await
+                .map_err(|error| match error.as_error::<PayloadError>() {
+                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
+                    _ => ApiError::BadRequest("The request body could not be read.".to_owned()),
+                })?;
+            if !json {
+                return Err(ApiError::BadRequest(
+                    "The request body must be JSON, sent with Content-Type: application/json."
+                        .to_owned(),
+                ));
+            }
+            parse_json(&body).map(ApiJson)
+        })
+    }
+}
+
+/// Deserialises a body, turning serde's errors into client-safe 400/422 errors.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] for malformed JSON; [`ApiError::Validation`] for the wrong shape.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Syntax first (400), then the shape: a body is always a JSON object (serde would also
+    // accept an array for a struct), then the fields (422).
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
+        ApiError::BadRequest(format!("Malformed JSON: {}.", without_position(&error)))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = without_position(&inner);
+        let backticked = message.split('`').nth(1).map(str::to_owned);
+        let (field, text) = if let (Some(name), true) =
+            (backticked.as_ref(), message.starts_with("unknown field"))
+        {
+            (
+                join_path(&path, name),
+                "is not a recognised field".to_owned(),
+            )
+        } else if let (Some(name), true) =
+            (backticked.as_ref(), message.starts_with("missing field"))
+        {
+            (join_path(&path, name), "is required".to_owned())
+        } else if path == "." {
+            ("body".to_owned(), message)
+        } else {
+            (path, message)
+        };
+        ApiError::Validation(ValidationErrors::single(&field, text))
+    })
+}
+
+fn join_path(path: &str, field: &str) -> String {
+    if path == "." || path.is_empty() {
+        field.to_owned()
+    } else if path == field || path.ends_with(&format!(".{field}")) {
+        path.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// serde_json's message without " at line L column C".
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+/// The caller, authenticated by a bearer access token.
+#[derive(Debug)]
+pub struct Authenticated(pub Principal);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalFuture<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let token = token?;
+            state
+                .auth
+                .authenticate(&token)
+                .await
+                .map(Authenticated)
+                .map_err(|error| match error {
+                    AuthError::Unauthenticated(reason) => ApiError::unauthorized(
+                        format!("The access token is not accepted: {reason}."),
+                        true,
+                    ),
+                    AuthError::Unavailable(source) => ApiError::Unavailable(source),
+                    AuthError::Unexpected(source) => ApiError::Internal(source),
+                })
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "This endpoint needs an access token: Authorization: Bearer <token>.",
+            false,
+        ));
+    };
+    let value = value.to_str().unwrap_or_default();
+    let mut parts = value.splitn(2, ' ');
+    match (parts.next(), parts.next().map(str::trim)) {
+        (Some(scheme), Some(token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() =>
+        {
+            Ok(token.to_owned())
+        }
+        _ => Err(ApiError::unauthorized(
+            "The Authorization header must be: Bearer <token>.",
+            true,
+        )),
+    }
+}
+
+/// The version a client expects, from `If-Match: "<version>"` (`*` or no header: any).
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<UserVersion>);
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = match req.headers().get(header::IF_MATCH) {
+            None => Ok(Self(None)),
+            Some(value) => match value.to_str().map(str::trim) {
+                Ok("*") => Ok(Self(None)),
+                Ok(tag) => tag
+                    .strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .and_then(|t| t.parse::<UserVersion>().ok())
+                    .map(|v| Self(Some(v)))
+                    .ok_or(ApiError::PreconditionFailed),
+                Err(_) => Err(ApiError::PreconditionFailed),
+            },
+        };
+        std::future::ready(result)
+    }
+}
+
+/// The strong ETag of a version.
+#[must_use]
+pub fn etag(version: UserVersion) -> String {
+    format!("\"{version}\"")
+}
+
+/// The client's user agent and address (the TCP peer; forwarded headers are not trusted).
+#[derive(Debug)]
+pub struct Client(pub ClientInfo);
+
+impl FromRequest for Client {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let ip = req.peer_addr().map(|addr| addr.ip().to_string());
+        std::future::ready(Ok(Self(ClientInfo { user_agent, ip })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        email: String,
+        age: Option<u8>,
+    }
+
+    fn fields(error: ApiError) -> Vec<(String, Vec<String>)> {
+        match error {
+            ApiError::Validation(errors) => errors.fields().clone().into_iter().collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_a_bad_request() {
+        assert!(matches!(
+            parse_json::<Body>(b"{\"email\": "),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(b"not json"),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn shape_errors_name_the_field() {
+        let unknown = fields(parse_json::<Body>(br#"{"email":"a","role":"admin"}"#).unwrap_err());
+        assert_eq!(
+            unknown,
+            vec![(
+                "role".to_owned(),
+                vec!["is not a recognised field".to_owned()]
+            )]
+        );
+        let missing = fields(parse_json::<Body>(b"{}").unwrap_err());
+        assert_eq!(
+            missing,
+            vec![("email".to_owned(), vec!["is required".to_owned()])]
+        );
+        let wrong = fields(parse_json::<Body>(br#"{"email":"a","age":-1}"#).unwrap_err());
+        assert_eq!(wrong[0].0, "age");
+        assert!(!wrong[0].1[0].contains("line"));
+        let not_object = fields(parse_json::<Body>(b"[1]").unwrap_err());
+        assert_eq!(not_object[0].0, "body");
+    }
+}

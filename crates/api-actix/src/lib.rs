@@ -1,0 +1,17 @@
+//! The UMS HTTP API (actix-web) and the composition root.
+//!
+//! Only this crate knows HTTP; only [`startup`] knows which adapter serves which port.
+
+pub mod error_map;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use settings::Settings;
+pub use startup::{Application, StartupError};

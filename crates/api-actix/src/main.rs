@@ -1,0 +1,141 @@
+//! The `ums` command: `serve` (default), `migrate`, `create-admin`, `openapi`.
+
+use std::process::ExitCode;
+
+use api_actix::settings::Settings;
+use api_actix::startup::{self, Application};
+use api_actix::{openapi, telemetry};
+use clap::{Parser, Subcommand};
+use domain::model::Role;
+use domain::services::{RegisterError, Registration};
+use secrecy::SecretString;
+
+/// UMS, the user management service.
+#[derive(Debug, Parser)]
+#[command(name = "ums", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create a system administrator. The password is read from UMS_ADMIN_PASSWORD, or asked
+    /// for without echo.
+    CreateAdmin {
+        /// The administrator's e-mail address.
+        #[arg(long)]
+        email: String,
+        /// The administrator's username.
+        #[arg(long)]
+        username: String,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        return match openapi::document().to_pretty_json() {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let _ = dotenvy::dotenv();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve | Command::Openapi => serve(settings),
+        Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate(&settings))),
+        Command::CreateAdmin { email, username } => {
+            runtime().and_then(|rt| rt.block_on(create_admin(&settings, email, username)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn serve(settings: Settings) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    })
+}
+
+async fn migrate(settings: &Settings) -> Result<(), String> {
+    let (_, applied) = startup::open_store(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    } else {
+        for name in applied {
+            println!("applied {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn create_admin(settings: &Settings, email: String, username: String) -> Result<(), String> {
+    let password = match std::env::var("UMS_ADMIN_PASSWORD") {
+        Ok(password) if !password.is_empty() => password,
+        _ => rpassword::prompt_password("Password for the new administrator: ")
+            .map_err(|e| format!("cannot read the password: {e}"))?,
+    };
+    let services = startup::compose(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let registration = Registration {
+        email,
+        username,
+        password: SecretString::from(password),
+        first_name: None,
+        last_name: None,
+    };
+    match services
+        .auth
+        .create_user(registration, Role::Admin, true)
+        .await
+    {
+        Ok(user) => {
+            println!("created administrator {} ({})", user.username, user.id);
+            Ok(())
+        }
+        Err(RegisterError::Invalid(errors)) => Err(format!("invalid administrator: {errors}")),
+        Err(RegisterError::EmailTaken) => Err("that e-mail address is already registered".into()),
+        Err(RegisterError::UsernameTaken) => Err("that username is taken".into()),
+        Err(other) => Err(other.to_string()),
+    }
+}

@@ -1,0 +1,287 @@
+//! `/api/v1/auth`: registration, login, token refresh, logout, e-mail verification.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use domain::services::{LoginRequest, Registration};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::dto::UserResponse;
+use crate::extract::{ApiJson, Authenticated, Client};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// A self-registration.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserForRegister {
+    /// E-mail address; unique regardless of case.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 3-32 characters of letters, digits, `_`, `.`, `-`; unique regardless of case.
+    #[schema(example = "ada")]
+    pub username: String,
+    /// At least 10 characters (configurable), at most 72 bytes, not easily guessable.
+    #[schema(example = "correct horse battery staple", format = Password)]
+    pub password: String,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+}
+
+/// Registers a new account and e-mails a verification token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "auth",
+    request_body = UserForRegister,
+    responses(
+        (status = 201, description = "Registered", body = UserResponse,
+         headers(("Location" = String, description = "The new user's URL"))),
+        (status = 400, description = "Malformed JSON or not JSON"),
+        (status = 409, description = "E-mail address or username already taken"),
+        (status = 413, description = "Body over the size limit"),
+        (status = 422, description = "Invalid fields, including a guessable password"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn register(
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<UserForRegister>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .auth
+        .register(Registration {
+            email: body.email,
+            username: body.username,
+            password: SecretString::from(body.password),
+            first_name: body.first_name,
+            last_name: body.last_name,
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id)))
+        .json(UserResponse::from(user)))
+}
+
+/// Credentials for a login.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginForm {
+    /// E-mail address or username.
+    #[schema(example = "ada@example.com")]
+    pub login: String,
+    /// Password.
+    #[schema(format = Password)]
+    pub password: String,
+    /// A tenant slug or id to scope the token to (tenants are not available in this version:
+    /// any value is refused with 422).
+    pub tenant: Option<String>,
+    /// Keep the session for 30 days instead of 7.
+    #[serde(default)]
+    pub remember_me: bool,
+}
+
+/// A token pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// JWT access token for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Opaque refresh token; single use.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Seconds until the session, and so the refresh token, expires.
+    pub refresh_expires_in: i64,
+    /// The user.
+    pub user: UserResponse,
+}
+
+fn token_response(tokens: domain::services::IssuedTokens) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenResponse {
+            access_token: tokens.access_token.expose_secret().to_owned(),
+            refresh_token: tokens.refresh_token.expose_secret().to_owned(),
+            token_type: "Bearer",
+            expires_in: tokens.expires_in,
+            refresh_expires_in: tokens.refresh_expires_in,
+            user: UserResponse::from(tokens.user),
+        })
+}
+
+/// Logs in by e-mail address or username; opens a session.
+///
+/// A wrong login name, a wrong password and an inactive account all give the same 401, in
+/// about the same time.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginForm,
+    responses(
+        (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 400, description = "Malformed JSON or not JSON"),
+        (status = 401, description = "Wrong login or password, or inactive account"),
+        (status = 413, description = "Body over the size limit"),
+        (status = 422, description = "Invalid fields"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn login(
+    state: web::Data<AppState>,
+    Client(client): Client,
+    ApiJson(body): ApiJson<LoginForm>,
+) -> Result<HttpResponse, ApiError> {
+    if body.tenant.is_some() {
+        return Err(ApiError::invalid(
+            "tenant",
+            "tenant-scoped tokens are not available in this version",
+        ));
+    }
+    let tokens = state
+        .auth
+        .login(LoginRequest {
+            login: body.login,
+            password: SecretString::from(body.password),
+            remember_me: body.remember_me,
+            client,
+        })
+        .await?;
+    Ok(token_response(tokens))
+}
+
+/// A refresh token to exchange.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshForm {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Exchanges a refresh token for a new pair; the presented token is spent.
+///
+/// Presenting a spent refresh token again revokes the whole session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshForm,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenResponse),
+        (status = 400, description = "Malformed JSON or not JSON"),
+        (status = 401, description = "Invalid, expired, revoked or reused refresh token"),
+        (status = 413, description = "Body over the size limit"),
+        (status = 422, description = "Invalid fields"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<RefreshForm>,
+) -> Result<HttpResponse, ApiError> {
+    let tokens = state
+        .auth
+        .refresh(&SecretString::from(body.refresh_token))
+        .await?;
+    Ok(token_response(tokens))
+}
+
+/// Ends the current session at once: its access and refresh tokens stop working.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Missing, invalid or revoked access token"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn logout(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.logout(&principal).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ends every session of the current user.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout-all",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session ended"),
+        (status = 401, description = "Missing, invalid or revoked access token"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.logout_all(&principal).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// An e-mailed verification token.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmailForm {
+    /// The token from the verification e-mail.
+    pub token: String,
+}
+
+/// Verifies the e-mail address with the token that was e-mailed; single use.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/verify-email",
+    tag = "auth",
+    request_body = VerifyEmailForm,
+    responses(
+        (status = 204, description = "Address verified"),
+        (status = 400, description = "Malformed JSON or not JSON"),
+        (status = 413, description = "Body over the size limit"),
+        (status = 422, description = "Unknown, used or expired token"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn verify_email(
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<VerifyEmailForm>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .auth
+        .verify_email(&SecretString::from(body.token))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// E-mails the current user a new verification token (nothing when already verified).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/verify-email/resend",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "A new token is on its way (or the address is verified)"),
+        (status = 401, description = "Missing, invalid or revoked access token"),
+        (status = 503, description = "The mailer or another dependency is unavailable"),
+    )
+)]
+pub async fn resend_verification(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.resend_verification(&principal).await?;
+    Ok(HttpResponse::Accepted().finish())
+}

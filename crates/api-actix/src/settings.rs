@@ -1,0 +1,319 @@
+//! Configuration: environment variables (`UMS_*`, `DATABASE_URL`) typed into one `Settings`,
+//! validated at start-up with errors that name the offending variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use domain::model::PasswordRules;
+use domain::settings::AuthSettings;
+use secrecy::SecretString;
+
+/// A configuration value that cannot be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {variable}: {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            variable,
+            message: message.into(),
+        }
+    }
+}
+
+/// Which store serves persistence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// A SQLite file (the embedded default).
+    Sqlite {
+        /// Path of the database file.
+        path: PathBuf,
+    },
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything the service can be configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on (`UMS_HOST`, default `127.0.0.1`).
+    pub host: String,
+    /// Port to listen on (`UMS_PORT`, default 8080; 0 picks a free one).
+    pub port: u16,
+    /// HTTP worker threads (`UMS_WORKERS`, default: one per core).
+    pub workers: Option<usize>,
+    /// The store (`DATABASE_URL`, default `sqlite://ums.db`).
+    pub database: DatabaseKind,
+    /// Connections in the pool (`UMS_DB_POOL_SIZE`, default 8).
+    pub db_pool_size: u32,
+    /// Longest wait for a pooled connection (`UMS_DB_TIMEOUT_SECS`, default 5).
+    pub db_timeout: Duration,
+    /// HS256 signing secret, at least 32 bytes (`UMS_JWT_SECRET`). Unset: generated on first
+    /// start and kept in a file beside the SQLite database.
+    pub jwt_secret: Option<SecretString>,
+    /// `iss` of access tokens (`UMS_JWT_ISSUER`, default `ums`).
+    pub jwt_issuer: String,
+    /// `aud` of access tokens (`UMS_JWT_AUDIENCE`, default `ums`).
+    pub jwt_audience: String,
+    /// Clock-skew leeway when verifying tokens (`UMS_JWT_LEEWAY_SECS`, default 5).
+    pub jwt_leeway_secs: u64,
+    /// bcrypt cost (`UMS_BCRYPT_COST`, 4-31, default 12).
+    pub bcrypt_cost: u32,
+    /// Use-case settings: token lifetimes (`UMS_ACCESS_TOKEN_TTL_SECS`,
+    /// `UMS_REFRESH_TOKEN_TTL_SECS`, `UMS_REMEMBER_ME_TTL_SECS`), password rules
+    /// (`UMS_PASSWORD_MIN_LENGTH`, `UMS_PASSWORD_MIN_SCORE`), `UMS_VERIFY_EMAIL_URL`.
+    pub auth: AuthSettings,
+    /// Folder the file mailer writes `.eml` files to (`UMS_MAIL_DIR`, default `mail-outbox`).
+    pub mail_dir: PathBuf,
+    /// Sender address (`UMS_MAIL_FROM`, default `UMS <no-reply@localhost>`).
+    pub mail_from: String,
+    /// Largest request body accepted, in bytes (`UMS_MAX_BODY_BYTES`, default 65536).
+    pub max_body_bytes: usize,
+    /// Log format (`UMS_LOG_FORMAT`: `text` or `json`, default `text`).
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Reads the process environment (after loading an optional `.env` file).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first invalid variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads settings through `lookup` (a variable name to its value), for tests.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first invalid variable.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let defaults = AuthSettings::default();
+        let rules = PasswordRules {
+            min_length: env.number("UMS_PASSWORD_MIN_LENGTH", 10, 1, 72)?,
+            min_score: env.number("UMS_PASSWORD_MIN_SCORE", 3, 0, 4)?,
+        };
+        let jwt_leeway_secs: u64 = env.number("UMS_JWT_LEEWAY_SECS", 5, 0, 300)?;
+        let auth = AuthSettings {
+            access_ttl: env.seconds("UMS_ACCESS_TOKEN_TTL_SECS", defaults.access_ttl)?,
+            refresh_ttl: env.seconds("UMS_REFRESH_TOKEN_TTL_SECS", defaults.refresh_ttl)?,
+            remember_me_ttl: env.seconds("UMS_REMEMBER_ME_TTL_SECS", defaults.remember_me_ttl)?,
+            verification_ttl: defaults.verification_ttl,
+            clock_skew: TimeDelta::seconds(i64::try_from(jwt_leeway_secs).unwrap_or(300)),
+            password_rules: rules,
+            verify_email_url: env.get("UMS_VERIFY_EMAIL_URL"),
+        };
+        let jwt_secret = match env.get("UMS_JWT_SECRET") {
+            Some(secret) if secret.len() < 32 => {
+                return Err(ConfigError::new(
+                    "UMS_JWT_SECRET",
+                    "must be at least 32 bytes long (e.g. `openssl rand -base64 48`)",
+                ));
+            }
+            other => other.map(SecretString::from),
+        };
+        let log_format = match env.get("UMS_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "UMS_LOG_FORMAT",
+                    "must be `text` or `json`",
+                ));
+            }
+        };
+        Ok(Self {
+            host: env
+                .get("UMS_HOST")
+                .unwrap_or_else(|| "127.0.0.1".to_owned()),
+            port: env.number("UMS_PORT", 8080, 0, 65535)?,
+            workers: env.optional_number("UMS_WORKERS", 1, 1024)?,
+            database: parse_database_url(env.get("DATABASE_URL"))?,
+            db_pool_size: env.number("UMS_DB_POOL_SIZE", 8, 1, 1024)?,
+            db_timeout: Duration::from_secs(env.number("UMS_DB_TIMEOUT_SECS", 5, 1, 600)?),
+            jwt_secret,
+            jwt_issuer: env
+                .get("UMS_JWT_ISSUER")
+                .unwrap_or_else(|| "ums".to_owned()),
+            jwt_audience: env
+                .get("UMS_JWT_AUDIENCE")
+                .unwrap_or_else(|| "ums".to_owned()),
+            jwt_leeway_secs,
+            bcrypt_cost: env.number("UMS_BCRYPT_COST", 12, 4, 31)?,
+            auth,
+            mail_dir: env
+                .get("UMS_MAIL_DIR")
+                .map_or_else(|| PathBuf::from("mail-outbox"), PathBuf::from),
+            mail_from: env
+                .get("UMS_MAIL_FROM")
+                .unwrap_or_else(|| "UMS <no-reply@localhost>".to_owned()),
+            max_body_bytes: env.number("UMS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024)?,
+            log_format,
+        })
+    }
+}
+
+/// `sqlite://PATH`, `sqlite:PATH` or a bare path select SQLite; unset means `ums.db`.
+fn parse_database_url(url: Option<String>) -> Result<DatabaseKind, ConfigError> {
+    let Some(url) = url else {
+        return Ok(DatabaseKind::Sqlite {
+            path: PathBuf::from("ums.db"),
+        });
+    };
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        if path.is_empty() {
+            return Err(ConfigError::new("DATABASE_URL", "the SQLite path is empty"));
+        }
+        return Ok(DatabaseKind::Sqlite {
+            path: PathBuf::from(path),
+        });
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            "PostgreSQL is not supported by this build yet; use a SQLite path or sqlite:// URL",
+        ));
+    }
+    if url.contains("://") {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            "unsupported scheme; use sqlite://PATH or a file path",
+        ));
+    }
+    Ok(DatabaseKind::Sqlite {
+        path: PathBuf::from(url),
+    })
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+
+    fn optional_number<T>(
+        &self,
+        name: &'static str,
+        min: T,
+        max: T,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        match raw.trim().parse::<T>() {
+            Ok(value) if value >= min && value <= max => Ok(Some(value)),
+            _ => Err(ConfigError::new(
+                name,
+                format!("must be a whole number from {min} to {max}, got {raw:?}"),
+            )),
+        }
+    }
+
+    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        Ok(self.optional_number(name, min, max)?.unwrap_or(default))
+    }
+
+    fn seconds(&self, name: &'static str, default: TimeDelta) -> Result<TimeDelta, ConfigError> {
+        let secs: i64 = self.number(name, default.num_seconds(), 1, 366 * 24 * 3600)?;
+        Ok(TimeDelta::seconds(secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn nothing_set_means_the_embedded_default() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            s.database,
+            DatabaseKind::Sqlite {
+                path: "ums.db".into()
+            }
+        );
+        assert_eq!(s.port, 8080);
+        assert!(s.jwt_secret.is_none());
+        assert_eq!(s.bcrypt_cost, 12);
+        assert_eq!(s.max_body_bytes, 65536);
+        assert_eq!(s.auth.access_ttl, TimeDelta::minutes(15));
+    }
+
+    #[test]
+    fn database_urls_select_the_store_or_name_the_variable() {
+        let s = settings(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).unwrap();
+        assert_eq!(
+            s.database,
+            DatabaseKind::Sqlite {
+                path: "/tmp/x.db".into()
+            }
+        );
+        let s = settings(&[("DATABASE_URL", "data/ums.sqlite")]).unwrap();
+        assert_eq!(
+            s.database,
+            DatabaseKind::Sqlite {
+                path: "data/ums.sqlite".into()
+            }
+        );
+        for bad in [
+            "mysql://localhost/db",
+            "postgres://localhost/ums",
+            "sqlite://",
+        ] {
+            let err = settings(&[("DATABASE_URL", bad)]).unwrap_err();
+            assert_eq!(err.variable, "DATABASE_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("UMS_PORT", "eighty"),
+            ("UMS_PORT", "70000"),
+            ("UMS_BCRYPT_COST", "3"),
+            ("UMS_PASSWORD_MIN_SCORE", "5"),
+            ("UMS_JWT_SECRET", "too-short"),
+            ("UMS_LOG_FORMAT", "xml"),
+            ("UMS_ACCESS_TOKEN_TTL_SECS", "0"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name);
+            assert!(err.to_string().contains(name));
+        }
+    }
+}

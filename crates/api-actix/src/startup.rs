@@ -1,0 +1,280 @@
+//! The composition root: the only place that knows which adapter serves which port.
+//!
+//! [`compose`] builds the use-case services from [`Settings`]; [`Application::build`] binds the
+//! listener first (port 0 picks a free port, for tests) and wires the HTTP server.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use adapters_crypto::{BcryptHasher, JwtCodec, OsRandom, SystemClock, UuidV7Ids, ZxcvbnStrength};
+use adapters_mail::FileMailer;
+use adapters_memory::MemoryRevocation;
+use adapters_sqlite::SqliteStore;
+use domain::ports::Clock;
+use domain::services::{AccountService, AuthService, Ports};
+use secrecy::{ExposeSecret, SecretString};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::settings::{DatabaseKind, Settings};
+use crate::state::AppState;
+use crate::{middleware, openapi, routes};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The store could not be opened or migrated.
+    #[error("cannot open the database: {0}")]
+    Database(String),
+    /// The JWT secret could not be read, generated or used.
+    #[error("JWT secret: {0}")]
+    JwtSecret(String),
+    /// The listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting the adapters refuse.
+    #[error("{0}")]
+    Config(String),
+    /// Restoring the revocation list failed.
+    #[error("cannot restore revoked sessions: {0}")]
+    Revocations(String),
+}
+
+/// The use-case services, wired to the adapters the settings select.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Authentication use cases.
+    pub auth: AuthService,
+    /// Account use cases.
+    pub account: AccountService,
+}
+
+/// Opens the SQLite store (running pending migrations), off the async runtime.
+///
+/// # Errors
+/// [`StartupError::Database`].
+pub async fn open_store(settings: &Settings) -> Result<(SqliteStore, Vec<String>), StartupError> {
+    let DatabaseKind::Sqlite { path } = settings.database.clone();
+    let pool_size = settings.db_pool_size;
+    let timeout = settings.db_timeout;
+    tokio::task::spawn_blocking(move || {
+        let location = path.to_string_lossy().into_owned();
+        let store = SqliteStore::open(&location, pool_size, timeout)
+            .map_err(|e| StartupError::Database(format!("{location}: {e}")))?;
+        let applied = store
+            .run_migrations()
+            .map_err(|e| StartupError::Database(format!("{location}: {e}")))?;
+        Ok((store, applied))
+    })
+    .await
+    .map_err(|e| StartupError::Database(e.to_string()))?
+}
+
+/// Builds the services: SQLite store, in-process revocation list, file mailer, bcrypt, HS256.
+///
+/// # Errors
+/// [`StartupError`] when a dependency cannot be set up.
+pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
+    let (store, applied) = open_store(settings).await?;
+    if !applied.is_empty() {
+        tracing::info!(migrations = ?applied, "applied database migrations");
+    }
+    let secret = jwt_secret(settings)?;
+    let tokens = JwtCodec::hs256(
+        secret.expose_secret().as_bytes(),
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+        settings.jwt_leeway_secs,
+    )
+    .map_err(|e| StartupError::JwtSecret(e.to_string()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = Arc::new(store);
+    let ports = Ports {
+        users: store.clone(),
+        sessions: store,
+        hasher: Arc::new(
+            BcryptHasher::new(settings.bcrypt_cost)
+                .map_err(|e| StartupError::Config(e.to_string()))?,
+        ),
+        strength: Arc::new(ZxcvbnStrength),
+        tokens: Arc::new(tokens),
+        revocation: Arc::new(MemoryRevocation::new(clock.clone())),
+        mailer: Arc::new(
+            FileMailer::new(settings.mail_dir.clone(), settings.mail_from.clone())
+                .map_err(|e| StartupError::Config(format!("UMS_MAIL_FROM / UMS_MAIL_DIR: {e}")))?,
+        ),
+        clock,
+        ids: Arc::new(UuidV7Ids),
+        random: Arc::new(OsRandom),
+    };
+    let DatabaseKind::Sqlite { path } = &settings.database;
+    tracing::info!(
+        store = %format!("sqlite ({})", path.display()),
+        revocation = "memory (in process)",
+        mailer = %format!("file ({})", settings.mail_dir.display()),
+        hasher = %format!("bcrypt (cost {})", settings.bcrypt_cost),
+        tokens = "JWT HS256",
+        "adapters chosen"
+    );
+    let auth = AuthService::new(ports.clone(), settings.auth.clone());
+    let restored = auth
+        .restore_revocations()
+        .await
+        .map_err(|e| StartupError::Revocations(e.to_string()))?;
+    if restored > 0 {
+        tracing::info!(sessions = restored, "restored recently revoked sessions");
+    }
+    let account = AccountService::new(ports, settings.auth.clone());
+    Ok(Services { auth, account })
+}
+
+/// `UMS_JWT_SECRET`, or a secret generated on first start and kept (mode 0600) in a file
+/// beside the SQLite database, so tokens survive restarts.
+fn jwt_secret(settings: &Settings) -> Result<SecretString, StartupError> {
+    if let Some(secret) = &settings.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let DatabaseKind::Sqlite { path } = &settings.database;
+    let file = secret_file_for(path);
+    let secret = if file.exists() {
+        std::fs::read_to_string(&file)
+            .map_err(|e| StartupError::JwtSecret(format!("{}: {e}", file.display())))?
+            .trim()
+            .to_owned()
+    } else {
+        let secret = generate_secret();
+        write_private(&file, &secret)
+            .map_err(|e| StartupError::JwtSecret(format!("{}: {e}", file.display())))?;
+        secret
+    };
+    tracing::warn!(
+        file = %file.display(),
+        "UMS_JWT_SECRET is not set: using a generated secret kept beside the database; \
+         set UMS_JWT_SECRET in production"
+    );
+    Ok(SecretString::from(secret))
+}
+
+fn secret_file_for(database: &Path) -> PathBuf {
+    let stem = database
+        .file_stem()
+        .map_or_else(|| "ums".into(), |s| s.to_string_lossy().into_owned());
+    database.with_file_name(format!("{stem}.jwt-secret"))
+}
+
+fn generate_secret() -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut handle = options.open(file)?;
+    handle.write_all(contents.as_bytes())?;
+    handle.sync_all()
+}
+
+/// The HTTP server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Composes the services, binds the listener and builds the server.
+    ///
+    /// # Errors
+    /// [`StartupError`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let services = compose(&settings).await?;
+        let address = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let local = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let document = openapi::document();
+        let state = web::Data::new(AppState {
+            auth: services.auth,
+            account: services.account,
+            max_body_bytes: settings.max_body_bytes,
+            routes: openapi::RouteTable::from_document(&document),
+        });
+        let max_body = settings.max_body_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(max_body))
+                .wrap(from_fn(middleware::request_context))
+                .configure(routes::configure)
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", document.clone()),
+                )
+                .default_service(web::to(routes::fallback))
+        });
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                address: address.clone(),
+                source,
+            })?;
+        tracing::info!(address = %format!("http://{local}"), "listening");
+        Ok(Self {
+            port: local.port(),
+            server: server.run(),
+        })
+    }
+
+    /// The port the listener is bound to.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (tests use it to restart on the same database).
+    #[must_use]
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM: graceful shutdown).
+    ///
+    /// # Errors
+    /// I/O errors of the server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,213 @@
+//! Account use cases for a signed-in user: profile changes and password change.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{AuthService, Ports, Principal, accept_new_password, infrastructure_errors};
+use crate::model::{PersonName, Preferences, ProfileChanges, User, UserId, UserVersion, Username};
+use crate::policy;
+use crate::ports::{StoreError, UniqueField};
+use crate::settings::AuthSettings;
+use crate::{BoxError, ValidationErrors};
+
+/// A profile update, as received; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    /// New given name (empty clears it).
+    pub first_name: Option<String>,
+    /// New family name (empty clears it).
+    pub last_name: Option<String>,
+    /// New username.
+    pub username: Option<String>,
+    /// New preferences object, replacing the old one.
+    pub preferences: Option<serde_json::Value>,
+}
+
+/// Why a profile update failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateProfileError {
+    /// A field is invalid.
+    #[error("invalid profile update: {0}")]
+    Invalid(ValidationErrors),
+    /// The policy refused it.
+    #[error("not allowed")]
+    Forbidden,
+    /// No such user.
+    #[error("user not found")]
+    NotFound,
+    /// The username is taken by someone else.
+    #[error("the username is already taken")]
+    UsernameTaken,
+    /// The caller's `If-Match` version is stale.
+    #[error("the user was changed by someone else")]
+    PreconditionFailed,
+    /// A dependency is down.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("profile update failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why a password change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    /// The new password is unacceptable, or the current one is wrong (`current_password`).
+    #[error("invalid password change: {0}")]
+    Invalid(ValidationErrors),
+    /// The policy refused it.
+    #[error("not allowed")]
+    Forbidden,
+    /// A dependency is down.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("password change failed")]
+    Unexpected(#[source] BoxError),
+}
+
+infrastructure_errors!(UpdateProfileError, ChangePasswordError);
+
+/// Use cases on one's own account.
+#[derive(Debug, Clone)]
+pub struct AccountService {
+    ports: Ports,
+    settings: AuthSettings,
+    auth: AuthService,
+}
+
+impl AccountService {
+    /// A service over `ports`.
+    #[must_use]
+    pub fn new(ports: Ports, settings: AuthSettings) -> Self {
+        let auth = AuthService::new(ports.clone(), settings.clone());
+        Self {
+            ports,
+            settings,
+            auth,
+        }
+    }
+
+    /// Updates `target`'s profile fields. With `if_match`, only if the stored version is still
+    /// that one.
+    ///
+    /// # Errors
+    /// [`UpdateProfileError`].
+    pub async fn update_profile(
+        &self,
+        principal: &Principal,
+        target: UserId,
+        update: ProfileUpdate,
+        if_match: Option<UserVersion>,
+    ) -> Result<User, UpdateProfileError> {
+        if !policy::can_update_profile(&principal.actor(), target) {
+            return Err(UpdateProfileError::Forbidden);
+        }
+        let mut errors = ValidationErrors::new();
+        let changes = ProfileChanges {
+            first_name: update
+                .first_name
+                .and_then(|v| errors.check("first_name", PersonName::parse(&v))),
+            last_name: update
+                .last_name
+                .and_then(|v| errors.check("last_name", PersonName::parse(&v))),
+            username: update
+                .username
+                .and_then(|v| errors.check("username", Username::parse(&v))),
+            preferences: update
+                .preferences
+                .and_then(|v| errors.check("preferences", Preferences::parse(v))),
+        };
+        errors.into_result().map_err(UpdateProfileError::Invalid)?;
+        if changes.is_empty() {
+            // Nothing to write: answer with the user as stored, still honouring `if_match`.
+            let user = self
+                .ports
+                .users
+                .find_by_id(target)
+                .await?
+                .ok_or(UpdateProfileError::NotFound)?;
+            if if_match.is_some_and(|version| version != user.version) {
+                return Err(UpdateProfileError::PreconditionFailed);
+            }
+            return Ok(user);
+        }
+        let now = self.ports.clock.now();
+        match self
+            .ports
+            .users
+            .update_profile(target, changes, if_match, now)
+            .await
+        {
+            Ok(user) => Ok(user),
+            Err(StoreError::NotFound) => Err(UpdateProfileError::NotFound),
+            Err(StoreError::StaleVersion) => Err(UpdateProfileError::PreconditionFailed),
+            Err(StoreError::Duplicate(UniqueField::Username)) => {
+                Err(UpdateProfileError::UsernameTaken)
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Changes the caller's password, given the current one. Every other session of the user
+    /// is revoked; the current one stays.
+    ///
+    /// # Errors
+    /// [`ChangePasswordError::Invalid`] names `current_password` when it is wrong and
+    /// `new_password` when the new one is unacceptable.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &SecretString,
+        new: SecretString,
+    ) -> Result<(), ChangePasswordError> {
+        let user = &principal.user;
+        if !policy::can_change_password(&principal.actor(), user.id) {
+            return Err(ChangePasswordError::Forbidden);
+        }
+        let Some(credentials) = self.ports.users.find_credentials_by_id(user.id).await? else {
+            return Err(ChangePasswordError::Forbidden);
+        };
+        if !self
+            .ports
+            .hasher
+            .verify(current, &credentials.password_hash)
+            .await?
+        {
+            return Err(ChangePasswordError::Invalid(ValidationErrors::single(
+                "current_password",
+                "is incorrect",
+            )));
+        }
+        let mut errors = ValidationErrors::new();
+        if new.expose_secret() == current.expose_secret() {
+            errors.add("new_password", "must differ from the current password");
+            return Err(ChangePasswordError::Invalid(errors));
+        }
+        let inputs = vec![
+            user.email.to_string(),
+            user.username.to_string(),
+            user.first_name.as_str().to_owned(),
+            user.last_name.as_str().to_owned(),
+        ];
+        let Some(password) = accept_new_password(
+            &self.ports,
+            &self.settings.password_rules,
+            new,
+            &inputs,
+            "new_password",
+            &mut errors,
+        )
+        .await
+        else {
+            return Err(ChangePasswordError::Invalid(errors));
+        };
+        let hash = self.ports.hasher.hash(&password).await?;
+        let now = self.ports.clock.now();
+        let revoked = self
+            .ports
+            .users
+            .change_password(user.id, hash, Some(principal.session_id), now)
+            .await?;
+        self.auth.mark_revoked(&revoked, now).await
+    }
+}

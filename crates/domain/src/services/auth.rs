@@ -1,0 +1,628 @@
+//! Authentication use cases: register, login, refresh, logout, authenticate, e-mail verification.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Ports, Principal, accept_new_password, infrastructure_errors};
+use crate::model::{
+    Email, NewSession, NewUser, PersonName, RefreshRotation, Role, Session, SessionId, User,
+    UserId, Username,
+};
+use crate::policy;
+use crate::ports::{
+    AccessClaims, ActionPurpose, ActionToken, Login, OutgoingMail, StoreError, UniqueField,
+};
+use crate::settings::AuthSettings;
+use crate::{BoxError, ValidationErrors};
+
+/// A self-registration request, as received.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// E-mail address.
+    pub email: String,
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: SecretString,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+}
+
+/// Why registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// A field is invalid (including a guessable password).
+    #[error("invalid registration: {0}")]
+    Invalid(ValidationErrors),
+    /// The e-mail address is taken.
+    #[error("the e-mail address is already registered")]
+    EmailTaken,
+    /// The username is taken.
+    #[error("the username is already taken")]
+    UsernameTaken,
+    /// A dependency is down.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("registration failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Where a request came from, remembered with the session it opens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// Peer address.
+    pub ip: Option<String>,
+}
+
+/// A login request, as received.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    /// E-mail address or username.
+    pub login: String,
+    /// Password.
+    pub password: SecretString,
+    /// Whether the session lasts the longer remember-me lifetime.
+    pub remember_me: bool,
+    /// The client.
+    pub client: ClientInfo,
+}
+
+/// Tokens handed to a client after login or refresh.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    /// Signed JWT access token.
+    pub access_token: SecretString,
+    /// Opaque refresh token.
+    pub refresh_token: SecretString,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Seconds until the session (and so the refresh token) expires.
+    pub refresh_expires_in: i64,
+    /// The session the tokens belong to.
+    pub session_id: SessionId,
+    /// The user.
+    pub user: User,
+}
+
+/// Why login failed. Wrong login name, wrong password and inactive account are the same error,
+/// so the answer does not tell whether an account exists.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown login, wrong password or inactive account.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// A dependency is down.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("login failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Unknown token, or its session is revoked or expired, or its user is gone or inactive.
+    #[error("invalid refresh token")]
+    InvalidToken,
+    /// The token had already been spent: the whole session has now been revoked.
+    #[error("refresh token reuse detected; the session is revoked")]
+    Reused,
+    /// A dependency is down.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("refresh failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why a logout failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    /// The policy refused it.
+    #[error("not allowed")]
+    Forbidden,
+    /// A dependency is down.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("logout failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why a bearer token was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Invalid, expired or revoked token, or its user is gone or inactive.
+    #[error("not authenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// The revocation list or the store cannot be read; the request is refused (fail closed).
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("authentication failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why an e-mail verification failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyEmailError {
+    /// The token is unknown, spent or expired.
+    #[error("invalid or expired verification token")]
+    InvalidToken,
+    /// A dependency is down.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("verification failed")]
+    Unexpected(#[source] BoxError),
+}
+
+/// Why a new verification e-mail could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendVerificationError {
+    /// The mailer or the store is down.
+    #[error("a dependency is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else.
+    #[error("sending the verification e-mail failed")]
+    Unexpected(#[source] BoxError),
+}
+
+infrastructure_errors!(
+    RegisterError,
+    LoginError,
+    RefreshError,
+    LogoutError,
+    AuthError,
+    VerifyEmailError,
+    ResendVerificationError,
+);
+
+impl From<crate::ports::MailError> for ResendVerificationError {
+    fn from(error: crate::ports::MailError) -> Self {
+        Self::Unavailable(Box::new(error))
+    }
+}
+
+/// The authentication use cases.
+#[derive(Debug, Clone)]
+pub struct AuthService {
+    ports: Ports,
+    settings: AuthSettings,
+}
+
+impl AuthService {
+    /// A service over `ports`.
+    #[must_use]
+    pub fn new(ports: Ports, settings: AuthSettings) -> Self {
+        Self { ports, settings }
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Registers a new account (role `user`, active, address unverified) and e-mails a
+    /// verification token. A failure to send the e-mail does not undo the registration: the
+    /// user can ask for another.
+    ///
+    /// # Errors
+    /// [`RegisterError`]: every invalid field at once, then a taken e-mail or username.
+    pub async fn register(&self, input: Registration) -> Result<User, RegisterError> {
+        let user = self.create_user(input, Role::User, false).await?;
+        if let Err(error) = self.send_verification(&user).await {
+            tracing::warn!(user_id = %user.id, error = %error, "verification e-mail not sent");
+        }
+        Ok(user)
+    }
+
+    /// Creates an account with the given role, e.g. the first administrator from the command
+    /// line. The password rules apply as for registration; no e-mail is sent.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register).
+    pub async fn create_user(
+        &self,
+        input: Registration,
+        role: Role,
+        email_verified: bool,
+    ) -> Result<User, RegisterError> {
+        let mut errors = ValidationErrors::new();
+        let email = errors.check("email", Email::parse(&input.email));
+        let username = errors.check("username", Username::parse(&input.username));
+        let first_name = errors.check(
+            "first_name",
+            PersonName::parse(input.first_name.as_deref().unwrap_or_default()),
+        );
+        let last_name = errors.check(
+            "last_name",
+            PersonName::parse(input.last_name.as_deref().unwrap_or_default()),
+        );
+        let user_inputs: Vec<String> = [
+            Some(input.email.clone()),
+            Some(input.username.clone()),
+            input.first_name.clone(),
+            input.last_name.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let password = accept_new_password(
+            &self.ports,
+            &self.settings.password_rules,
+            input.password,
+            &user_inputs,
+            "password",
+            &mut errors,
+        )
+        .await;
+        let (Some(email), Some(username), Some(first_name), Some(last_name), Some(password)) =
+            (email, username, first_name, last_name, password)
+        else {
+            return Err(RegisterError::Invalid(errors));
+        };
+
+        let password_hash = self.ports.hasher.hash(&password).await?;
+        let new_user = NewUser {
+            id: UserId::from_uuid(self.ports.ids.new_id()),
+            email,
+            username,
+            first_name,
+            last_name,
+            role,
+            is_active: true,
+            email_verified,
+            password_hash,
+            created_at: self.ports.clock.now(),
+        };
+        match self.ports.users.insert(new_user).await {
+            Ok(user) => Ok(user),
+            Err(StoreError::Duplicate(UniqueField::Email)) => Err(RegisterError::EmailTaken),
+            Err(StoreError::Duplicate(UniqueField::Username)) => Err(RegisterError::UsernameTaken),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Logs a user in by e-mail or username and opens a session.
+    ///
+    /// An unknown login spends as long as a wrong password (the hasher verifies against a
+    /// dummy hash), and an inactive account is refused only after its password was checked.
+    ///
+    /// # Errors
+    /// [`LoginError::InvalidCredentials`] for every kind of refusal.
+    pub async fn login(&self, request: LoginRequest) -> Result<IssuedTokens, LoginError> {
+        let login = parse_login(&request.login);
+        let credentials = match &login {
+            Some(login) => self.ports.users.find_credentials(login).await?,
+            None => None,
+        };
+        let Some(credentials) = credentials else {
+            self.ports.hasher.verify_dummy(&request.password).await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        let matches = self
+            .ports
+            .hasher
+            .verify(&request.password, &credentials.password_hash)
+            .await?;
+        if !matches || !credentials.user.is_active {
+            return Err(LoginError::InvalidCredentials);
+        }
+
+        let now = self.ports.clock.now();
+        let lifetime = if request.remember_me {
+            self.settings.remember_me_ttl
+        } else {
+            self.settings.refresh_ttl
+        };
+        let refresh = self.ports.random.new_token();
+        let session = Session {
+            id: SessionId::from_uuid(self.ports.ids.new_id()),
+            user_id: credentials.user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + lifetime,
+            revoked_at: None,
+            user_agent: request.client.user_agent.map(|ua| truncate(&ua, 256)),
+            ip: request.client.ip.map(|ip| truncate(&ip, 64)),
+        };
+        self.ports
+            .sessions
+            .create(NewSession {
+                session: session.clone(),
+                refresh_token: refresh.hash,
+            })
+            .await?;
+        let mut user = credentials.user;
+        user.last_login_at = Some(now);
+        Ok(self.issue(user, &session, refresh.plaintext, now)?)
+    }
+
+    /// Exchanges a refresh token for a new pair. The presented token is spent; presenting a
+    /// spent token again revokes its whole session.
+    ///
+    /// # Errors
+    /// [`RefreshError::InvalidToken`] or [`RefreshError::Reused`].
+    pub async fn refresh(&self, token: &SecretString) -> Result<IssuedTokens, RefreshError> {
+        let presented = self.ports.random.digest(token.expose_secret());
+        let replacement = self.ports.random.new_token();
+        let now = self.ports.clock.now();
+        let rotation = self
+            .ports
+            .sessions
+            .rotate_refresh_token(&presented, &replacement.hash, now)
+            .await?;
+        let session = match rotation {
+            RefreshRotation::Rotated(session) => session,
+            RefreshRotation::Reused(session) => {
+                tracing::warn!(
+                    session_id = %session.id,
+                    user_id = %session.user_id,
+                    "spent refresh token presented again; revoking the session"
+                );
+                self.revoke_sessions::<RefreshError>(session.user_id, &[session.id], now)
+                    .await?;
+                return Err(RefreshError::Reused);
+            }
+            RefreshRotation::Dead(_) | RefreshRotation::Unknown => {
+                return Err(RefreshError::InvalidToken);
+            }
+        };
+        let user = match self.ports.users.find_by_id(session.user_id).await? {
+            Some(user) if user.is_active => user,
+            _ => {
+                self.revoke_sessions::<RefreshError>(session.user_id, &[session.id], now)
+                    .await?;
+                return Err(RefreshError::InvalidToken);
+            }
+        };
+        Ok(self.issue(user, &session, replacement.plaintext, now)?)
+    }
+
+    /// Ends the caller's current session: its access and refresh tokens stop working at once.
+    ///
+    /// # Errors
+    /// [`LogoutError`].
+    pub async fn logout(&self, principal: &Principal) -> Result<(), LogoutError> {
+        if !policy::can_end_sessions(&principal.actor(), principal.user.id) {
+            return Err(LogoutError::Forbidden);
+        }
+        let now = self.ports.clock.now();
+        self.revoke_sessions(principal.user.id, &[principal.session_id], now)
+            .await
+    }
+
+    /// Ends every session of the caller.
+    ///
+    /// # Errors
+    /// [`LogoutError`].
+    pub async fn logout_all(&self, principal: &Principal) -> Result<(), LogoutError> {
+        if !policy::can_end_sessions(&principal.actor(), principal.user.id) {
+            return Err(LogoutError::Forbidden);
+        }
+        let now = self.ports.clock.now();
+        let revoked = self
+            .ports
+            .sessions
+            .revoke_all(principal.user.id, now)
+            .await?;
+        self.mark_revoked::<LogoutError>(&revoked, now).await?;
+        // The current session may have been revoked already by a racing call; make sure.
+        self.mark_revoked::<LogoutError>(&[principal.session_id], now)
+            .await?;
+        Ok(())
+    }
+
+    /// Accepts a bearer access token: valid signature and claims, session not revoked, user
+    /// present and active.
+    ///
+    /// # Errors
+    /// [`AuthError::Unauthenticated`] for any refusal; [`AuthError::Unavailable`] when the
+    /// revocation list cannot be read (the request must then be refused).
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let claims = self
+            .ports
+            .tokens
+            .verify(token)
+            .map_err(|error| match error {
+                crate::ports::TokenError::Invalid(_) => {
+                    AuthError::Unauthenticated("invalid or expired access token")
+                }
+                unexpected @ crate::ports::TokenError::Unexpected(_) => unexpected.into(),
+            })?;
+        if self.ports.revocation.is_revoked(claims.session_id).await? {
+            return Err(AuthError::Unauthenticated("the session has ended"));
+        }
+        match self.ports.users.find_by_id(claims.user_id).await? {
+            Some(user) if user.is_active => Ok(Principal {
+                user,
+                session_id: claims.session_id,
+            }),
+            _ => Err(AuthError::Unauthenticated("the account is not active")),
+        }
+    }
+
+    /// Spends an e-mail verification token and marks the address verified.
+    ///
+    /// # Errors
+    /// [`VerifyEmailError::InvalidToken`] when the token is unknown, spent or expired.
+    pub async fn verify_email(&self, token: &SecretString) -> Result<UserId, VerifyEmailError> {
+        let hash = self.ports.random.digest(token.expose_secret());
+        let now = self.ports.clock.now();
+        self.ports
+            .users
+            .verify_email(&hash, now)
+            .await?
+            .ok_or(VerifyEmailError::InvalidToken)
+    }
+
+    /// E-mails the caller a new verification token, unless their address is verified already.
+    ///
+    /// # Errors
+    /// [`ResendVerificationError::Unavailable`] when the mail cannot be handed over.
+    pub async fn resend_verification(
+        &self,
+        principal: &Principal,
+    ) -> Result<(), ResendVerificationError> {
+        if principal.user.email_verified {
+            return Ok(());
+        }
+        self.send_verification(&principal.user).await
+    }
+
+    /// Rebuilds the fast-path revocation list from the sessions revoked while an access token
+    /// issued for them could still be valid (after a restart of an in-process list).
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] when the store or the list cannot be reached.
+    pub async fn restore_revocations(&self) -> Result<usize, AuthError> {
+        let now = self.ports.clock.now();
+        let revoked = self
+            .ports
+            .sessions
+            .revoked_since(now - self.settings.revocation_window())
+            .await?;
+        for (session, revoked_at) in &revoked {
+            self.ports
+                .revocation
+                .revoke(*session, *revoked_at + self.settings.revocation_window())
+                .await?;
+        }
+        Ok(revoked.len())
+    }
+
+    async fn send_verification(&self, user: &User) -> Result<(), ResendVerificationError> {
+        let token = self.ports.random.new_token();
+        let now = self.ports.clock.now();
+        self.ports
+            .users
+            .insert_action_token(ActionToken {
+                hash: token.hash,
+                user_id: user.id,
+                purpose: ActionPurpose::VerifyEmail,
+                created_at: now,
+                expires_at: now + self.settings.verification_ttl,
+            })
+            .await?;
+        let secret = token.plaintext.expose_secret();
+        let action = match &self.settings.verify_email_url {
+            Some(url) => format!("open this link:\n\n{}", url.replace("{token}", secret)),
+            None => format!(
+                "send this token to POST /api/v1/auth/verify-email as {{\"token\": \"...\"}}:\n\n{secret}"
+            ),
+        };
+        let lifetime = human_duration(self.settings.verification_ttl);
+        self.ports
+            .mailer
+            .send(OutgoingMail {
+                to: user.email.clone(),
+                subject: "Confirm your e-mail address".to_owned(),
+                text: format!(
+                    "Hello {},\n\nTo confirm your e-mail address, {action}\n\nIt expires in {lifetime}. \
+                     If you did not create this account, ignore this message.\n",
+                    user.username
+                ),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes sessions in the store and on the fast path.
+    async fn revoke_sessions<E>(
+        &self,
+        user: UserId,
+        sessions: &[SessionId],
+        now: DateTime<Utc>,
+    ) -> Result<(), E>
+    where
+        E: From<StoreError> + From<crate::ports::RevocationError>,
+    {
+        for session in sessions {
+            self.ports.sessions.revoke(user, *session, now).await?;
+        }
+        self.mark_revoked(sessions, now).await
+    }
+
+    /// Puts sessions on the fast-path revocation list for as long as their tokens could live.
+    pub(crate) async fn mark_revoked<E>(
+        &self,
+        sessions: &[SessionId],
+        now: DateTime<Utc>,
+    ) -> Result<(), E>
+    where
+        E: From<crate::ports::RevocationError>,
+    {
+        for session in sessions {
+            self.ports
+                .revocation
+                .revoke(*session, now + self.settings.revocation_window())
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn issue(
+        &self,
+        user: User,
+        session: &Session,
+        refresh_token: SecretString,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedTokens, crate::ports::TokenError> {
+        // An access token never outlives its session.
+        let expires_at = (now + self.settings.access_ttl).min(session.expires_at);
+        let claims = AccessClaims {
+            user_id: user.id,
+            session_id: session.id,
+            token_id: self.ports.ids.new_id(),
+            role: user.role,
+            issued_at: now,
+            expires_at,
+        };
+        let access_token = SecretString::from(self.ports.tokens.issue(&claims)?);
+        Ok(IssuedTokens {
+            access_token,
+            refresh_token,
+            expires_in: (expires_at - now).num_seconds(),
+            refresh_expires_in: (session.expires_at - now)
+                .max(TimeDelta::zero())
+                .num_seconds(),
+            session_id: session.id,
+            user,
+        })
+    }
+}
+
+/// An e-mail address if the login parses as one, else a username if it parses as one.
+fn parse_login(raw: &str) -> Option<Login> {
+    if raw.contains('@') {
+        Email::parse(raw).ok().map(Login::Email)
+    } else {
+        Username::parse(raw).ok().map(Login::Username)
+    }
+}
+
+fn truncate(value: &str, max_chars: usize) -> String {
+    value.chars().take(max_chars).collect()
+}
+
+/// "24 hours", "1 hour", "30 minutes": a lifetime as a person would write it.
+fn human_duration(duration: TimeDelta) -> String {
+    let (n, unit) = if duration.num_minutes() < 120 && duration.num_minutes() % 60 != 0 {
+        (duration.num_minutes(), "minute")
+    } else {
+        (duration.num_hours(), "hour")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}

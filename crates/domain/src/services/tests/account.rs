@@ -1,0 +1,417 @@
+//! `AccountService`: profile updates (validation, policy, versions) and password changes.
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::fixture::{
+    ALICE, Fixture, PASSWORD, SESSION, SESSION_2, SESSION_3, STORED_HASH, admin, alice, bob,
+    credentials, fields, inactive, messages, now, principal, secret,
+};
+use crate::model::{PersonName, Preferences, ProfileChanges, User, UserVersion, Username};
+use crate::ports::{StoreError, UniqueField};
+use crate::services::{ChangePasswordError, ProfileUpdate, UpdateProfileError};
+
+// ----- update_profile -------------------------------------------------------------------------
+
+fn update() -> ProfileUpdate {
+    ProfileUpdate {
+        first_name: Some("  Ada ".to_owned()),
+        last_name: None,
+        username: Some("ada.l".to_owned()),
+        preferences: Some(json!({"theme": "dark"})),
+    }
+}
+
+fn expected_changes() -> ProfileChanges {
+    ProfileChanges {
+        first_name: Some(PersonName::parse("Ada").unwrap()),
+        last_name: None,
+        username: Some(Username::parse("ada.l").unwrap()),
+        preferences: Some(Preferences::parse(json!({"theme": "dark"})).unwrap()),
+    }
+}
+
+fn updated_alice() -> User {
+    let mut user = alice();
+    user.first_name = PersonName::parse("Ada").unwrap();
+    user.username = Username::parse("ada.l").unwrap();
+    user.version += 1;
+    user.updated_at = now();
+    user
+}
+
+/// The store is asked once to apply [`expected_changes`] to Alice with `if_match`, and answers
+/// `outcome`.
+fn store_update(
+    fx: &mut Fixture,
+    if_match: Option<UserVersion>,
+    outcome: fn() -> Result<User, StoreError>,
+) {
+    fx.users
+        .expect_update_profile()
+        .withf(move |id, changes, expected, at| {
+            *id == ALICE && *changes == expected_changes() && *expected == if_match && *at == now()
+        })
+        .times(1)
+        .returning(move |_, _, _, _| outcome());
+}
+
+#[tokio::test]
+async fn update_profile_applies_the_validated_changes_with_the_callers_version() {
+    for if_match in [Some(4), None] {
+        let mut fx = Fixture::new();
+        store_update(&mut fx, if_match, || Ok(updated_alice()));
+
+        let user = fx
+            .account()
+            .update_profile(&principal(alice(), SESSION), ALICE, update(), if_match)
+            .await
+            .unwrap();
+
+        assert_eq!(user, updated_alice(), "if_match {if_match:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_update_writes_nothing_but_still_checks_the_version() {
+    for (if_match, fresh) in [
+        (None, true),
+        (Some(alice().version), true),
+        (Some(99), false),
+    ] {
+        let mut fx = Fixture::new();
+        fx.users.expect_update_profile().never();
+        fx.users
+            .expect_find_by_id()
+            .withf(|id| *id == ALICE)
+            .times(1)
+            .returning(|_| Ok(Some(alice())));
+
+        let result = fx
+            .account()
+            .update_profile(
+                &principal(alice(), SESSION),
+                ALICE,
+                ProfileUpdate::default(),
+                if_match,
+            )
+            .await;
+
+        if fresh {
+            assert_eq!(result.unwrap(), alice(), "if_match {if_match:?}");
+        } else {
+            assert!(matches!(
+                result,
+                Err(UpdateProfileError::PreconditionFailed)
+            ));
+        }
+    }
+}
+
+#[tokio::test]
+async fn update_profile_reports_each_invalid_field_and_stores_nothing() {
+    let mut fx = Fixture::new();
+    fx.users.expect_update_profile().never();
+    let invalid = ProfileUpdate {
+        first_name: Some("x".repeat(101)),
+        last_name: Some("tab\tinside".to_owned()),
+        username: Some("no spaces".to_owned()),
+        preferences: Some(json!(["not", "an", "object"])),
+    };
+
+    let error = fx
+        .account()
+        .update_profile(&principal(alice(), SESSION), ALICE, invalid, None)
+        .await
+        .unwrap_err();
+
+    let UpdateProfileError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(
+        fields(&errors),
+        ["first_name", "last_name", "preferences", "username"]
+    );
+}
+
+#[tokio::test]
+async fn update_profile_reports_only_the_invalid_field() {
+    let mut fx = Fixture::new();
+    fx.users.expect_update_profile().never();
+    let mut one_bad = update();
+    one_bad.username = Some("x".to_owned());
+
+    let error = fx
+        .account()
+        .update_profile(&principal(alice(), SESSION), ALICE, one_bad, None)
+        .await
+        .unwrap_err();
+
+    let UpdateProfileError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["username"]);
+    assert!(
+        messages(&errors, "username").contains("3 to 32"),
+        "{errors}"
+    );
+}
+
+#[tokio::test]
+async fn update_profile_of_another_user_is_forbidden_to_a_non_admin() {
+    for caller in [bob(), inactive(admin())] {
+        let mut fx = Fixture::new();
+        fx.users.expect_update_profile().never();
+
+        let error = fx
+            .account()
+            .update_profile(&principal(caller.clone(), SESSION), ALICE, update(), None)
+            .await
+            .unwrap_err();
+
+        assert!(
+            matches!(error, UpdateProfileError::Forbidden),
+            "{}: {error:?}",
+            caller.username
+        );
+    }
+}
+
+#[tokio::test]
+async fn update_profile_of_another_user_is_allowed_to_an_admin() {
+    let mut fx = Fixture::new();
+    store_update(&mut fx, Some(4), || Ok(updated_alice()));
+
+    let user = fx
+        .account()
+        .update_profile(&principal(admin(), SESSION), ALICE, update(), Some(4))
+        .await
+        .unwrap();
+
+    assert_eq!(user.id, ALICE);
+}
+
+/// Alice updates her own profile with `If-Match: 4`, and the store answers `outcome`.
+async fn refused_by_store(outcome: fn() -> Result<User, StoreError>) -> UpdateProfileError {
+    let mut fx = Fixture::new();
+    store_update(&mut fx, Some(4), outcome);
+    fx.account()
+        .update_profile(&principal(alice(), SESSION), ALICE, update(), Some(4))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn update_profile_with_a_stale_version_fails_its_precondition() {
+    let error = refused_by_store(|| Err(StoreError::StaleVersion)).await;
+    assert!(
+        matches!(error, UpdateProfileError::PreconditionFailed),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn update_profile_of_an_unknown_user_is_not_found() {
+    let error = refused_by_store(|| Err(StoreError::NotFound)).await;
+    assert!(matches!(error, UpdateProfileError::NotFound), "{error:?}");
+}
+
+#[tokio::test]
+async fn update_profile_to_a_taken_username_is_refused() {
+    let error = refused_by_store(|| Err(StoreError::Duplicate(UniqueField::Username))).await;
+    assert!(
+        matches!(error, UpdateProfileError::UsernameTaken),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn update_profile_reports_an_unavailable_store_as_unavailable() {
+    let error = refused_by_store(|| Err(StoreError::Unavailable("pool timed out".into()))).await;
+    assert!(
+        matches!(error, UpdateProfileError::Unavailable(_)),
+        "{error:?}"
+    );
+}
+
+// ----- change_password ------------------------------------------------------------------------
+
+const NEW_PASSWORD: &str = "a much longer new passphrase";
+
+/// The store has Alice's credentials and the hasher says whether `current` matches them.
+fn current_password_check(fx: &mut Fixture, matches: bool) {
+    fx.users
+        .expect_find_credentials_by_id()
+        .withf(|id| *id == ALICE)
+        .times(1)
+        .returning(|_| Ok(Some(credentials(alice()))));
+    fx.hasher
+        .expect_verify()
+        .withf(|candidate, hash| {
+            candidate.expose_secret() == PASSWORD && hash.as_str() == STORED_HASH
+        })
+        .times(1)
+        .returning(move |_, _| Ok(matches));
+}
+
+/// Nothing is hashed or changed.
+fn nothing_changed(fx: &mut Fixture) {
+    fx.hasher.expect_hash().never();
+    fx.users.expect_change_password().never();
+    fx.revocation.expect_revoke().never();
+}
+
+#[tokio::test]
+async fn change_password_with_a_wrong_current_password_names_current_password() {
+    let mut fx = Fixture::new();
+    current_password_check(&mut fx, false);
+    fx.strength.expect_estimate().never();
+    nothing_changed(&mut fx);
+
+    let error = fx
+        .account()
+        .change_password(
+            &principal(alice(), SESSION),
+            &secret(PASSWORD),
+            secret(NEW_PASSWORD),
+        )
+        .await
+        .unwrap_err();
+
+    let ChangePasswordError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["current_password"]);
+}
+
+#[tokio::test]
+async fn change_password_to_the_same_password_names_new_password() {
+    let mut fx = Fixture::new();
+    current_password_check(&mut fx, true);
+    fx.strength.expect_estimate().never();
+    nothing_changed(&mut fx);
+
+    let error = fx
+        .account()
+        .change_password(
+            &principal(alice(), SESSION),
+            &secret(PASSWORD),
+            secret(PASSWORD),
+        )
+        .await
+        .unwrap_err();
+
+    let ChangePasswordError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["new_password"]);
+}
+
+#[tokio::test]
+async fn change_password_to_a_weak_password_names_new_password_with_the_feedback() {
+    let mut fx = Fixture::new();
+    current_password_check(&mut fx, true);
+    fx.strength
+        .expect_estimate()
+        .withf(|password, inputs| {
+            password.secret().expose_secret() == NEW_PASSWORD
+                && inputs.iter().any(|i| i == "alice@example.com")
+                && inputs.iter().any(|i| i == "alice")
+        })
+        .times(1)
+        .return_const(crate::ports::StrengthVerdict {
+            score: 1,
+            feedback: Some("Avoid your own username.".to_owned()),
+        });
+    nothing_changed(&mut fx);
+
+    let error = fx
+        .account()
+        .change_password(
+            &principal(alice(), SESSION),
+            &secret(PASSWORD),
+            secret(NEW_PASSWORD),
+        )
+        .await
+        .unwrap_err();
+
+    let ChangePasswordError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["new_password"]);
+    assert!(
+        messages(&errors, "new_password").contains("Avoid your own username."),
+        "{errors}"
+    );
+}
+
+#[tokio::test]
+async fn change_password_to_a_too_short_password_names_new_password() {
+    let mut fx = Fixture::new();
+    current_password_check(&mut fx, true);
+    fx.strength.expect_estimate().never();
+    nothing_changed(&mut fx);
+
+    let error = fx
+        .account()
+        .change_password(
+            &principal(alice(), SESSION),
+            &secret(PASSWORD),
+            secret("short"),
+        )
+        .await
+        .unwrap_err();
+
+    let ChangePasswordError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["new_password"]);
+}
+
+#[tokio::test]
+async fn change_password_stores_the_new_hash_and_revokes_every_other_session() {
+    let mut fx = Fixture::new();
+    current_password_check(&mut fx, true);
+    fx.strength_scores(4, None);
+    fx.hashes(NEW_PASSWORD);
+    fx.users
+        .expect_change_password()
+        .withf(|id, hash, keep, at| {
+            *id == ALICE && hash.as_str() == STORED_HASH && *keep == Some(SESSION) && *at == now()
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(vec![SESSION_2, SESSION_3]));
+    let fast_path = fx.record_fast_path();
+    let until = now() + fx.settings.revocation_window();
+
+    fx.account()
+        .change_password(
+            &principal(alice(), SESSION),
+            &secret(PASSWORD),
+            secret(NEW_PASSWORD),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(fast_path.all(), [(SESSION_2, until), (SESSION_3, until)]);
+}
+
+#[tokio::test]
+async fn change_password_by_an_inactive_account_is_forbidden() {
+    let mut fx = Fixture::new();
+    fx.users.expect_find_credentials_by_id().never();
+    fx.hasher.expect_verify().never();
+    nothing_changed(&mut fx);
+
+    let error = fx
+        .account()
+        .change_password(
+            &principal(inactive(alice()), SESSION),
+            &secret(PASSWORD),
+            secret(NEW_PASSWORD),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, ChangePasswordError::Forbidden), "{error:?}");
+}

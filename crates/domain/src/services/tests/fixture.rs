@@ -1,0 +1,313 @@
+//! The test fixture: mocks of every port with deterministic defaults, and sample values.
+//!
+//! The clock, the id generator and the random-token source are always faked the same way:
+//! the clock says [`now()`], the n-th id is [`generated_id(n)`](generated_id), the n-th random
+//! token is [`token(n)`](token) and every digest is [`digest`] of its plaintext. Every other
+//! port is a strict mock: a call the test did not expect fails it.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::ValidationErrors;
+use crate::model::{
+    Credentials, Email, NewUser, PasswordHash, PersonName, Preferences, Role, Session, SessionId,
+    TokenHash, User, UserId, Username,
+};
+use crate::ports::{
+    MockClock, MockIdGenerator, MockMailer, MockPasswordHasher, MockPasswordStrength,
+    MockSecureRandom, MockSessionStore, MockTokenCodec, MockTokenRevocation, MockUserStore,
+    OpaqueToken, RevocationError, StrengthVerdict,
+};
+use crate::services::{AccountService, AuthService, Ports, Principal};
+use crate::settings::AuthSettings;
+
+/// Alice: an ordinary user, the usual caller.
+pub(super) const ALICE: UserId = UserId::from_uuid(Uuid::from_u128(0xA11CE));
+/// Bob: another ordinary user.
+pub(super) const BOB: UserId = UserId::from_uuid(Uuid::from_u128(0xB0B));
+/// An administrator.
+pub(super) const ADMIN: UserId = UserId::from_uuid(Uuid::from_u128(0xAD));
+/// The caller's current session.
+pub(super) const SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5E55_0001));
+/// Other sessions of the same user.
+pub(super) const SESSION_2: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5E55_0002));
+pub(super) const SESSION_3: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5E55_0003));
+
+/// Alice's password, as she types it.
+pub(super) const PASSWORD: &str = "correct horse battery";
+/// What the mocked hasher makes of a password.
+pub(super) const STORED_HASH: &str = "$2b$04$stored-hash-of-the-password";
+
+/// The fixed instant the clock reports.
+pub(super) fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000, 0).expect("a valid timestamp")
+}
+
+/// The `n`-th id (from 1) the id generator hands out.
+pub(super) fn generated_id(n: u128) -> Uuid {
+    Uuid::from_u128(0x1D00_0000 + n)
+}
+
+/// The plaintext of the `n`-th (from 1) random token.
+pub(super) fn token(n: u32) -> String {
+    format!("random-token-{n}")
+}
+
+/// The digest the random port computes for a plaintext token.
+pub(super) fn digest(plaintext: &str) -> TokenHash {
+    TokenHash::new(format!("sha256({plaintext})"))
+}
+
+pub(super) fn secret(text: &str) -> SecretString {
+    SecretString::from(text.to_owned())
+}
+
+/// The default settings: access 15 min, refresh 7 days, remember-me 30 days, verification
+/// 24 h; passwords of at least 10 characters and score 3. All lifetimes differ, so a test
+/// cannot pass by using the wrong one.
+pub(super) fn settings() -> AuthSettings {
+    AuthSettings::default()
+}
+
+/// An active, verified user named `name` (`name@example.com`).
+pub(super) fn user(id: UserId, name: &str, role: Role) -> User {
+    User {
+        id,
+        email: Email::parse(&format!("{name}@example.com")).expect("a valid e-mail"),
+        username: Username::parse(name).expect("a valid username"),
+        first_name: PersonName::parse("First").expect("a valid name"),
+        last_name: PersonName::parse("Last").expect("a valid name"),
+        role,
+        is_active: true,
+        email_verified: true,
+        preferences: Preferences::default(),
+        created_at: now() - TimeDelta::days(100),
+        updated_at: now() - TimeDelta::days(10),
+        last_login_at: None,
+        version: 4,
+    }
+}
+
+pub(super) fn alice() -> User {
+    user(ALICE, "alice", Role::User)
+}
+
+pub(super) fn bob() -> User {
+    user(BOB, "bob", Role::User)
+}
+
+pub(super) fn admin() -> User {
+    user(ADMIN, "root", Role::Admin)
+}
+
+pub(super) fn inactive(mut user: User) -> User {
+    user.is_active = false;
+    user
+}
+
+/// `user` with [`STORED_HASH`] as their password hash.
+pub(super) fn credentials(user: User) -> Credentials {
+    Credentials {
+        user,
+        password_hash: PasswordHash::new(STORED_HASH.to_owned()),
+    }
+}
+
+/// The user a store would return after inserting `new`.
+pub(super) fn stored(new: &NewUser) -> User {
+    User {
+        id: new.id,
+        email: new.email.clone(),
+        username: new.username.clone(),
+        first_name: new.first_name.clone(),
+        last_name: new.last_name.clone(),
+        role: new.role,
+        is_active: new.is_active,
+        email_verified: new.email_verified,
+        preferences: Preferences::default(),
+        created_at: new.created_at,
+        updated_at: new.created_at,
+        last_login_at: None,
+        version: 1,
+    }
+}
+
+/// A live session of `user` opened a day ago, expiring in `remaining`.
+pub(super) fn session(id: SessionId, user: UserId, remaining: TimeDelta) -> Session {
+    Session {
+        id,
+        user_id: user,
+        created_at: now() - TimeDelta::days(1),
+        last_used_at: now() - TimeDelta::hours(1),
+        expires_at: now() + remaining,
+        revoked_at: None,
+        user_agent: None,
+        ip: None,
+    }
+}
+
+pub(super) fn principal(user: User, session_id: SessionId) -> Principal {
+    Principal { user, session_id }
+}
+
+/// The names of the fields that have errors, in order.
+pub(super) fn fields(errors: &ValidationErrors) -> Vec<&str> {
+    errors.fields().keys().map(String::as_str).collect()
+}
+
+/// All messages recorded against `field`, joined.
+pub(super) fn messages(errors: &ValidationErrors, field: &str) -> String {
+    errors
+        .fields()
+        .get(field)
+        .map(|m| m.join(" | "))
+        .unwrap_or_default()
+}
+
+pub(super) fn revocation_error() -> RevocationError {
+    RevocationError("the list is down".into())
+}
+
+/// Records the arguments of the calls a mock received, to assert on after the use case ran.
+#[derive(Debug)]
+pub(super) struct Calls<T>(Arc<Mutex<Vec<T>>>);
+
+impl<T> Clone for Calls<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<T: Clone> Calls<T> {
+    pub(super) fn new() -> Self {
+        Self(Arc::new(Mutex::new(Vec::new())))
+    }
+
+    pub(super) fn record(&self, call: T) {
+        self.0.lock().unwrap().push(call);
+    }
+
+    pub(super) fn all(&self) -> Vec<T> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Mocks of the ports a test configures; the clock, ids and randomness are added by
+/// [`Fixture::ports`].
+pub(super) struct Fixture {
+    pub(super) settings: AuthSettings,
+    pub(super) users: MockUserStore,
+    pub(super) sessions: MockSessionStore,
+    pub(super) hasher: MockPasswordHasher,
+    pub(super) strength: MockPasswordStrength,
+    pub(super) tokens: MockTokenCodec,
+    pub(super) revocation: MockTokenRevocation,
+    pub(super) mailer: MockMailer,
+}
+
+impl Fixture {
+    pub(super) fn new() -> Self {
+        Self {
+            settings: settings(),
+            users: MockUserStore::new(),
+            sessions: MockSessionStore::new(),
+            hasher: MockPasswordHasher::new(),
+            strength: MockPasswordStrength::new(),
+            tokens: MockTokenCodec::new(),
+            revocation: MockTokenRevocation::new(),
+            mailer: MockMailer::new(),
+        }
+    }
+
+    /// The strength estimator scores every password `score`, with `feedback`.
+    pub(super) fn strength_scores(&mut self, score: u8, feedback: Option<&str>) {
+        let feedback = feedback.map(str::to_owned);
+        self.strength
+            .expect_estimate()
+            .returning(move |_, _| StrengthVerdict {
+                score,
+                feedback: feedback.clone(),
+            });
+    }
+
+    /// The hasher turns exactly `password` into [`STORED_HASH`], once.
+    pub(super) fn hashes(&mut self, password: &'static str) {
+        self.hasher
+            .expect_hash()
+            .withf(move |p| p.secret().expose_secret() == password)
+            .times(1)
+            .returning(|_| Ok(PasswordHash::new(STORED_HASH.to_owned())));
+    }
+
+    /// Records every fast-path revocation `(session, until)`; each succeeds.
+    pub(super) fn record_fast_path(&mut self) -> Calls<(SessionId, DateTime<Utc>)> {
+        let calls = Calls::new();
+        let recorder = calls.clone();
+        self.revocation
+            .expect_revoke()
+            .returning(move |session, until| {
+                recorder.record((session, until));
+                Ok(())
+            });
+        calls
+    }
+
+    /// No session is revoked, neither in the store nor on the fast path.
+    pub(super) fn no_revocation(&mut self) {
+        self.sessions.expect_revoke().never();
+        self.sessions.expect_revoke_all().never();
+        self.revocation.expect_revoke().never();
+    }
+
+    /// The ports, with the clock, ids and randomness faked deterministically.
+    pub(super) fn ports(self) -> (Ports, AuthSettings) {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+
+        let mut ids = MockIdGenerator::new();
+        let mut issued_ids = 0;
+        ids.expect_new_id().returning(move || {
+            issued_ids += 1;
+            generated_id(issued_ids)
+        });
+
+        let mut random = MockSecureRandom::new();
+        let mut issued_tokens = 0;
+        random.expect_new_token().returning(move || {
+            issued_tokens += 1;
+            let plaintext = token(issued_tokens);
+            OpaqueToken {
+                hash: digest(&plaintext),
+                plaintext: SecretString::from(plaintext),
+            }
+        });
+        random.expect_digest().returning(digest);
+
+        let ports = Ports {
+            users: Arc::new(self.users),
+            sessions: Arc::new(self.sessions),
+            hasher: Arc::new(self.hasher),
+            strength: Arc::new(self.strength),
+            tokens: Arc::new(self.tokens),
+            revocation: Arc::new(self.revocation),
+            mailer: Arc::new(self.mailer),
+            clock: Arc::new(clock),
+            ids: Arc::new(ids),
+            random: Arc::new(random),
+        };
+        (ports, self.settings)
+    }
+
+    pub(super) fn auth(self) -> AuthService {
+        let (ports, settings) = self.ports();
+        AuthService::new(ports, settings)
+    }
+
+    pub(super) fn account(self) -> AccountService {
+        let (ports, settings) = self.ports();
+        AccountService::new(ports, settings)
+    }
+}

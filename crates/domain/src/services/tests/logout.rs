@@ -1,0 +1,167 @@
+//! `logout`, `logout_all` and `restore_revocations`: ending sessions in the store and on the
+//! fast-path revocation list.
+
+use std::collections::BTreeSet;
+
+use chrono::TimeDelta;
+
+use super::fixture::{
+    ALICE, Fixture, SESSION, SESSION_2, SESSION_3, alice, inactive, now, principal,
+    revocation_error,
+};
+use crate::ports::StoreError;
+use crate::services::{AuthError, LogoutError};
+
+#[tokio::test]
+async fn logout_revokes_the_current_session_in_the_store_and_on_the_fast_path() {
+    let mut fx = Fixture::new();
+    fx.sessions
+        .expect_revoke()
+        .withf(|user, id, at| *user == ALICE && *id == SESSION && *at == now())
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    fx.sessions.expect_revoke_all().never();
+    let fast_path = fx.record_fast_path();
+    let window = fx.settings.revocation_window();
+
+    fx.auth()
+        .logout(&principal(alice(), SESSION))
+        .await
+        .unwrap();
+
+    assert_eq!(fast_path.all(), [(SESSION, now() + window)]);
+}
+
+#[tokio::test]
+async fn logout_by_an_inactive_account_is_forbidden_and_revokes_nothing() {
+    let mut fx = Fixture::new();
+    fx.no_revocation();
+
+    let error = fx
+        .auth()
+        .logout(&principal(inactive(alice()), SESSION))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LogoutError::Forbidden), "{error:?}");
+}
+
+#[tokio::test]
+async fn logout_reports_an_unreachable_revocation_list_as_unavailable() {
+    let mut fx = Fixture::new();
+    fx.sessions
+        .expect_revoke()
+        .times(1)
+        .returning(|_, _, _| Ok(true));
+    fx.revocation
+        .expect_revoke()
+        .times(1)
+        .returning(|_, _| Err(revocation_error()));
+
+    let error = fx
+        .auth()
+        .logout(&principal(alice(), SESSION))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LogoutError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn logout_all_revokes_every_session_the_store_ended_and_the_current_one() {
+    // The store may not return the current session (a racing logout already ended it): it
+    // must still go on the fast path.
+    for ended_by_store in [
+        vec![SESSION_2, SESSION_3],
+        vec![SESSION, SESSION_2, SESSION_3],
+    ] {
+        let mut fx = Fixture::new();
+        let returned = ended_by_store.clone();
+        fx.sessions
+            .expect_revoke_all()
+            .withf(|user, at| *user == ALICE && *at == now())
+            .times(1)
+            .returning(move |_, _| Ok(returned.clone()));
+        fx.sessions.expect_revoke().never();
+        let fast_path = fx.record_fast_path();
+        let until = now() + fx.settings.revocation_window();
+
+        fx.auth()
+            .logout_all(&principal(alice(), SESSION))
+            .await
+            .unwrap();
+
+        let calls = fast_path.all();
+        let revoked: BTreeSet<_> = calls.iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            revoked,
+            BTreeSet::from([SESSION, SESSION_2, SESSION_3]),
+            "store returned {ended_by_store:?}"
+        );
+        assert!(calls.iter().all(|(_, u)| *u == until), "{calls:?}");
+    }
+}
+
+#[tokio::test]
+async fn logout_all_reports_an_unavailable_store_and_marks_nothing() {
+    let mut fx = Fixture::new();
+    fx.sessions
+        .expect_revoke_all()
+        .times(1)
+        .returning(|_, _| Err(StoreError::Unavailable("pool timed out".into())));
+    fx.revocation.expect_revoke().never();
+
+    let error = fx
+        .auth()
+        .logout_all(&principal(alice(), SESSION))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LogoutError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn restore_revocations_puts_recently_revoked_sessions_back_on_the_fast_path() {
+    let mut fx = Fixture::new();
+    let window = fx.settings.revocation_window();
+    assert!(
+        window > fx.settings.access_ttl,
+        "the window covers the codec's leeway"
+    );
+    let revoked_at_2 = now() - TimeDelta::minutes(10);
+    let revoked_at_3 = now() - TimeDelta::minutes(1);
+    fx.sessions
+        .expect_revoked_since()
+        .withf(move |since| *since == now() - window)
+        .times(1)
+        .returning(move |_| Ok(vec![(SESSION_2, revoked_at_2), (SESSION_3, revoked_at_3)]));
+    let fast_path = fx.record_fast_path();
+
+    let restored = fx.auth().restore_revocations().await.unwrap();
+
+    assert_eq!(restored, 2);
+    assert_eq!(
+        fast_path.all(),
+        [
+            (SESSION_2, revoked_at_2 + window),
+            (SESSION_3, revoked_at_3 + window),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn restore_revocations_fails_when_the_list_cannot_be_written() {
+    let mut fx = Fixture::new();
+    fx.sessions
+        .expect_revoked_since()
+        .times(1)
+        .returning(|_| Ok(vec![(SESSION_2, now())]));
+    fx.revocation
+        .expect_revoke()
+        .times(1)
+        .returning(|_, _| Err(revocation_error()));
+
+    let error = fx.auth().restore_revocations().await.unwrap_err();
+
+    assert!(matches!(error, AuthError::Unavailable(_)), "{error:?}");
+}

@@ -1,0 +1,308 @@
+//! `AuthService::register`: validation, password strength, storage, and the verification e-mail.
+
+use chrono::TimeDelta;
+use secrecy::ExposeSecret;
+
+use super::fixture::{
+    Calls, Fixture, PASSWORD, STORED_HASH, digest, fields, generated_id, messages, now, secret,
+    stored, token,
+};
+use crate::model::{Role, UserId};
+use crate::ports::{ActionPurpose, ActionToken, MailError, OutgoingMail, StoreError, UniqueField};
+use crate::services::{RegisterError, Registration};
+
+fn registration() -> Registration {
+    Registration {
+        email: "Ada.Lovelace@Example.COM".to_owned(),
+        username: "ada_l".to_owned(),
+        password: secret(PASSWORD),
+        first_name: Some("Ada".to_owned()),
+        last_name: Some("Lovelace".to_owned()),
+    }
+}
+
+/// Validation and strength pass, the password is hashed, the store accepts the user.
+fn accept_and_store(fx: &mut Fixture) {
+    fx.strength_scores(4, None);
+    fx.hashes(PASSWORD);
+    fx.users
+        .expect_insert()
+        .times(1)
+        .returning(|new| Ok(stored(&new)));
+}
+
+/// Nothing is hashed, stored or mailed.
+fn nothing_written(fx: &mut Fixture) {
+    fx.hasher.expect_hash().never();
+    fx.hasher.expect_verify().never();
+    fx.users.expect_insert().never();
+    fx.users.expect_insert_action_token().never();
+    fx.mailer.expect_send().never();
+}
+
+#[tokio::test]
+async fn register_stores_a_hashed_unverified_user_and_mails_a_verification_token() {
+    let mut fx = Fixture::new();
+    // Exactly the minimum score is enough.
+    let min_score = fx.settings.password_rules.min_score;
+    fx.strength_scores(min_score, None);
+    fx.hashes(PASSWORD);
+    fx.users
+        .expect_insert()
+        .withf(|new| {
+            new.id == UserId::from_uuid(generated_id(1))
+                && new.email.as_str() == "ada.lovelace@example.com"
+                && new.username.as_str() == "ada_l"
+                && new.first_name.as_str() == "Ada"
+                && new.last_name.as_str() == "Lovelace"
+                && new.role == Role::User
+                && new.is_active
+                && !new.email_verified
+                && new.password_hash.as_str() == STORED_HASH
+                && new.password_hash.as_str() != PASSWORD
+                && new.created_at == now()
+        })
+        .times(1)
+        .returning(|new| Ok(stored(&new)));
+    let action_tokens = Calls::<ActionToken>::new();
+    let recorder = action_tokens.clone();
+    fx.users
+        .expect_insert_action_token()
+        .times(1)
+        .returning(move |t| {
+            recorder.record(t);
+            Ok(())
+        });
+    let mails = Calls::<OutgoingMail>::new();
+    let recorder = mails.clone();
+    fx.mailer.expect_send().times(1).returning(move |mail| {
+        recorder.record(mail);
+        Ok(())
+    });
+    let verification_ttl = fx.settings.verification_ttl;
+
+    let user = fx.auth().register(registration()).await.unwrap();
+
+    assert_eq!(user.id, UserId::from_uuid(generated_id(1)));
+    assert_eq!(user.email.as_str(), "ada.lovelace@example.com");
+    assert_eq!(user.role, Role::User);
+    assert!(user.is_active);
+    assert!(!user.email_verified);
+
+    let [action] = action_tokens.all().try_into().unwrap();
+    assert_eq!(action.user_id, user.id);
+    assert_eq!(action.purpose, ActionPurpose::VerifyEmail);
+    assert_eq!(action.hash, digest(&token(1)), "only the digest is stored");
+    assert_ne!(action.hash.as_str(), token(1));
+    assert_eq!(action.created_at, now());
+    assert_eq!(action.expires_at, now() + verification_ttl);
+
+    let [mail] = mails.all().try_into().unwrap();
+    assert_eq!(mail.to.as_str(), "ada.lovelace@example.com");
+    assert!(
+        mail.text.contains(&token(1)),
+        "the mail carries the token: {}",
+        mail.text
+    );
+    assert!(!mail.text.contains(digest(&token(1)).as_str()));
+}
+
+#[tokio::test]
+async fn register_mails_the_configured_link_with_the_token_in_it() {
+    let mut fx = Fixture::new();
+    fx.settings.verify_email_url = Some("https://app.example.com/verify?token={token}".into());
+    accept_and_store(&mut fx);
+    fx.users
+        .expect_insert_action_token()
+        .times(1)
+        .returning(|_| Ok(()));
+    let expected_link = format!("https://app.example.com/verify?token={}", token(1));
+    fx.mailer
+        .expect_send()
+        .withf(move |mail| mail.text.contains(&expected_link))
+        .times(1)
+        .returning(|_| Ok(()));
+
+    assert!(fx.auth().register(registration()).await.is_ok());
+}
+
+#[tokio::test]
+async fn register_reports_every_invalid_field_at_once_without_touching_store_or_hasher() {
+    let mut fx = Fixture::new();
+    nothing_written(&mut fx);
+    // A password that fails the length rule is never shown to the estimator.
+    fx.strength.expect_estimate().never();
+    let input = Registration {
+        email: "not-an-email".to_owned(),
+        username: "no spaces allowed".to_owned(),
+        password: secret("short"),
+        first_name: Some("Ada".to_owned()),
+        last_name: Some("x".repeat(101)),
+    };
+
+    let error = fx.auth().register(input).await.unwrap_err();
+
+    let RegisterError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(
+        fields(&errors),
+        ["email", "last_name", "password", "username"]
+    );
+    assert!(messages(&errors, "password").contains("at least 10 characters"));
+}
+
+#[tokio::test]
+async fn register_refuses_a_weak_password_with_the_estimators_feedback() {
+    let mut fx = Fixture::new();
+    let below_minimum = fx.settings.password_rules.min_score - 1;
+    fx.strength_scores(
+        below_minimum,
+        Some("This is similar to a commonly used password."),
+    );
+    nothing_written(&mut fx);
+
+    let error = fx.auth().register(registration()).await.unwrap_err();
+
+    let RegisterError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["password"]);
+    assert!(
+        messages(&errors, "password").contains("This is similar to a commonly used password."),
+        "{errors}"
+    );
+}
+
+#[tokio::test]
+async fn register_explains_a_weak_password_even_without_feedback() {
+    let mut fx = Fixture::new();
+    fx.strength_scores(0, None);
+    nothing_written(&mut fx);
+
+    let error = fx.auth().register(registration()).await.unwrap_err();
+
+    let RegisterError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["password"]);
+    assert!(
+        messages(&errors, "password").contains("too easy to guess"),
+        "{errors}"
+    );
+}
+
+#[tokio::test]
+async fn register_gives_the_strength_estimator_the_users_own_words() {
+    let mut fx = Fixture::new();
+    fx.strength
+        .expect_estimate()
+        .withf(|password, inputs| {
+            let has = |word: &str| inputs.iter().any(|i| i.eq_ignore_ascii_case(word));
+            password.secret().expose_secret() == PASSWORD
+                && has("ada.lovelace@example.com")
+                && has("ada_l")
+                && has("Ada")
+                && has("Lovelace")
+        })
+        .times(1)
+        .return_const(crate::ports::StrengthVerdict {
+            score: 0,
+            feedback: None,
+        });
+    nothing_written(&mut fx);
+
+    let error = fx.auth().register(registration()).await.unwrap_err();
+
+    assert!(matches!(error, RegisterError::Invalid(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn register_maps_duplicates_to_taken_errors_and_sends_nothing() {
+    for field in [UniqueField::Email, UniqueField::Username] {
+        let mut fx = Fixture::new();
+        fx.strength_scores(4, None);
+        fx.hashes(PASSWORD);
+        fx.users
+            .expect_insert()
+            .times(1)
+            .returning(move |_| Err(StoreError::Duplicate(field)));
+        fx.users.expect_insert_action_token().never();
+        fx.mailer.expect_send().never();
+
+        let error = fx.auth().register(registration()).await.unwrap_err();
+
+        let as_expected = match field {
+            UniqueField::Email => matches!(error, RegisterError::EmailTaken),
+            UniqueField::Username => matches!(error, RegisterError::UsernameTaken),
+        };
+        assert!(as_expected, "{field:?} taken: got {error:?}");
+    }
+}
+
+#[tokio::test]
+async fn register_reports_an_unavailable_store_as_unavailable() {
+    let mut fx = Fixture::new();
+    fx.strength_scores(4, None);
+    fx.hashes(PASSWORD);
+    fx.users
+        .expect_insert()
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
+    fx.mailer.expect_send().never();
+
+    let error = fx.auth().register(registration()).await.unwrap_err();
+
+    assert!(matches!(error, RegisterError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn register_succeeds_even_when_the_mail_cannot_be_sent() {
+    let mut fx = Fixture::new();
+    accept_and_store(&mut fx);
+    fx.users
+        .expect_insert_action_token()
+        .times(1)
+        .returning(|_| Ok(()));
+    fx.mailer
+        .expect_send()
+        .times(1)
+        .returning(|_| Err(MailError("SMTP server refused".into())));
+
+    let user = fx.auth().register(registration()).await.unwrap();
+
+    assert_eq!(user.id, UserId::from_uuid(generated_id(1)));
+}
+
+#[tokio::test]
+async fn register_succeeds_even_when_the_verification_token_cannot_be_stored() {
+    let mut fx = Fixture::new();
+    accept_and_store(&mut fx);
+    fx.users
+        .expect_insert_action_token()
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
+    // No token was stored, so none may be mailed.
+    fx.mailer.expect_send().never();
+
+    assert!(fx.auth().register(registration()).await.is_ok());
+}
+
+#[tokio::test]
+async fn register_mentions_the_verification_lifetime_in_the_mail() {
+    let mut fx = Fixture::new();
+    fx.settings.verification_ttl = TimeDelta::hours(48);
+    accept_and_store(&mut fx);
+    fx.users
+        .expect_insert_action_token()
+        .withf(|t| t.expires_at == now() + TimeDelta::hours(48))
+        .times(1)
+        .returning(|_| Ok(()));
+    fx.mailer
+        .expect_send()
+        .withf(|mail| mail.text.contains("48 hours"))
+        .times(1)
+        .returning(|_| Ok(()));
+
+    assert!(fx.auth().register(registration()).await.is_ok());
+}

@@ -1,0 +1,343 @@
+//! Registration, login, refresh rotation and reuse detection, logout, e-mail verification.
+
+use actix_web::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, spawn_app, token_from_mail};
+
+#[actix_web::test]
+async fn register_login_me_refresh_reuse_logout_flow() {
+    let app = spawn_app().await;
+
+    let registered = app.register("Ada@Example.com", "ada").await;
+    assert_eq!(registered["email"], "ada@example.com");
+    assert_eq!(registered["role"], "user");
+    assert_eq!(registered["is_active"], true);
+    assert_eq!(registered["email_verified"], false);
+    assert!(registered.get("password").is_none() && registered.get("password_hash").is_none());
+
+    let tokens = app.login("ada@example.com", PASSWORD).await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    assert_eq!(tokens["refresh_expires_in"], 7 * 24 * 3600);
+    assert_eq!(tokens["user"]["id"], registered["id"]);
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+
+    let me = app.get("/api/v1/users/me", access).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["username"], "ada");
+    assert!(me.body["last_login_at"].is_string());
+    assert_eq!(me.body["tenants"], json!([]));
+
+    let rotated = app
+        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    assert_eq!(rotated.header("cache-control"), Some("no-store"));
+    let new_access = rotated.body["access_token"].as_str().unwrap().to_owned();
+    let new_refresh = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(new_refresh, refresh);
+    assert_eq!(
+        app.get("/api/v1/users/me", &new_access).await.status,
+        StatusCode::OK
+    );
+
+    // The spent token again: refused, and the whole session is revoked.
+    let reused = app
+        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(reused.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        reused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+    let after = app
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": new_refresh}),
+        )
+        .await;
+    assert_eq!(
+        after.status,
+        StatusCode::UNAUTHORIZED,
+        "the rotated token died with its family"
+    );
+    assert_eq!(
+        app.get("/api/v1/users/me", &new_access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/users/me", access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A fresh login; logout ends that session at once.
+    let tokens = app.login("ada", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let out = app
+        .send(Method::POST, "/api/v1/auth/logout", Some(access), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/users/me", access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let dead = app
+        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(dead.status, StatusCode::UNAUTHORIZED);
+    let again = app
+        .send(Method::POST, "/api/v1/auth/logout", Some(access), None)
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn logout_all_ends_every_session() {
+    let app = spawn_app().await;
+    let (first, first_refresh) = app.signed_in("grace").await;
+    let second = app.login("grace", PASSWORD).await;
+    let second = second["access_token"].as_str().unwrap();
+    let out = app
+        .send(Method::POST, "/api/v1/auth/logout-all", Some(second), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/users/me", &first).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/v1/users/me", second).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = app
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": first_refresh}),
+        )
+        .await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
+    // Logging in again still works.
+    app.login("grace", PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn registration_refuses_duplicates_regardless_of_case() {
+    let app = spawn_app().await;
+    app.register("linus@example.com", "linus").await;
+    for (email, username) in [("LINUS@example.com", "other"), ("new@example.com", "LINUS")] {
+        let response = app
+            .post(
+                "/api/v1/auth/register",
+                json!({"email": email, "username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CONFLICT, "{email} {username}");
+    }
+}
+
+#[actix_web::test]
+async fn registration_names_every_invalid_field() {
+    let app = spawn_app().await;
+    let response = app
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "not-an-email", "username": "a b", "password": "short"}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for field in ["email", "username", "password"] {
+        assert!(
+            response.body["errors"][field].is_array(),
+            "{field}: {}",
+            response.text
+        );
+    }
+}
+
+#[actix_web::test]
+async fn passwords_over_72_bytes_and_guessable_passwords_are_refused() {
+    let app = spawn_app().await;
+    let long = "a".repeat(73);
+    let response = app
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "long@example.com", "username": "long", "password": long}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        response.body["errors"]["password"][0]
+            .as_str()
+            .unwrap()
+            .contains("72 bytes")
+    );
+
+    for weak in ["password1234", "weakuser@example.com1"] {
+        let response = app
+            .post(
+                "/api/v1/auth/register",
+                json!({"email": "weakuser@example.com", "username": "weakuser", "password": weak}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{weak}");
+        assert!(
+            response.body["errors"]["password"][0]
+                .as_str()
+                .unwrap()
+                .contains("guess"),
+            "{}",
+            response.text
+        );
+    }
+    // A long all-lowercase passphrase is fine: no composition rules.
+    app.register("phrase@example.com", "phrase").await;
+}
+
+#[actix_web::test]
+async fn login_failures_do_not_tell_which_part_was_wrong() {
+    let app = spawn_app().await;
+    app.register("alan@example.com", "alan").await;
+    let wrong_password = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "alan", "password": "not the password"}),
+        )
+        .await;
+    let unknown_user = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "nobody", "password": "not the password"}),
+        )
+        .await;
+    let unknown_email = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "nobody@example.com", "password": "x"}),
+        )
+        .await;
+    let too_long = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "alan", "password": "a".repeat(100)}),
+        )
+        .await;
+    for response in [&wrong_password, &unknown_user, &unknown_email, &too_long] {
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(response.body["detail"], wrong_password.body["detail"]);
+        assert_eq!(response.body["type"], wrong_password.body["type"]);
+    }
+    // Login by username ignores case.
+    app.login("ALAN", PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn remember_me_lengthens_the_session() {
+    let app = spawn_app().await;
+    app.register("remy@example.com", "remy").await;
+    let response = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "remy", "password": PASSWORD, "remember_me": true}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body["refresh_expires_in"], 30 * 24 * 3600);
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+}
+
+#[actix_web::test]
+async fn tenant_scoped_login_is_refused_until_tenants_exist() {
+    let app = spawn_app().await;
+    app.register("tess@example.com", "tess").await;
+    let response = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "tess", "password": PASSWORD, "tenant": "lab-1"}),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.body["errors"]["tenant"].is_array());
+}
+
+#[actix_web::test]
+async fn unknown_and_garbage_refresh_tokens_are_refused() {
+    let app = spawn_app().await;
+    let response = app
+        .post("/api/v1/auth/refresh", json!({"refresh_token": "nope"}))
+        .await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    let response = app.post("/api/v1/auth/refresh", json!({})).await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.body["errors"]["refresh_token"].is_array());
+}
+
+#[actix_web::test]
+async fn email_verification_by_mailed_token_is_single_use() {
+    let app = spawn_app().await;
+    app.register("vera@example.com", "vera").await;
+    let mails = app.mails();
+    assert_eq!(mails.len(), 1, "one verification e-mail");
+    assert!(mails[0].contains("To: vera@example.com"));
+    let token = token_from_mail(&mails[0]);
+
+    let bad = app
+        .post("/api/v1/auth/verify-email", json!({"token": "bogus"}))
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body["errors"]["token"].is_array());
+
+    let ok = app
+        .post("/api/v1/auth/verify-email", json!({"token": token}))
+        .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    let again = app
+        .post("/api/v1/auth/verify-email", json!({"token": token}))
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let tokens = app.login("vera", PASSWORD).await;
+    assert_eq!(tokens["user"]["email_verified"], true);
+    // Already verified: resend answers 202 and sends nothing.
+    let access = tokens["access_token"].as_str().unwrap();
+    let resend = app
+        .send(
+            Method::POST,
+            "/api/v1/auth/verify-email/resend",
+            Some(access),
+            None,
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::ACCEPTED);
+    assert_eq!(app.mails().len(), 1);
+}
+
+#[actix_web::test]
+async fn resend_sends_a_new_working_token() {
+    let app = spawn_app().await;
+    let (access, _) = app.signed_in("rosa").await;
+    let resend = app
+        .send(
+            Method::POST,
+            "/api/v1/auth/verify-email/resend",
+            Some(&access),
+            None,
+        )
+        .await;
+    assert_eq!(resend.status, StatusCode::ACCEPTED);
+    let mails = app.mails();
+    assert_eq!(mails.len(), 2);
+    let token = token_from_mail(&mails[1]);
+    let ok = app
+        .post("/api/v1/auth/verify-email", json!({"token": token}))
+        .await;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    let unauthenticated = app
+        .send(Method::POST, "/api/v1/auth/verify-email/resend", None, None)
+        .await;
+    assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,313 @@
+//! `spawn_app()` and a request helper that checks every response against the OpenAPI document.
+
+use std::path::PathBuf;
+
+use actix_web::http::{Method, StatusCode, header::HeaderMap};
+use api_actix::{Application, Settings};
+use serde_json::{Value, json};
+
+/// The HS256 secret every test app signs with, so tests can forge tokens on purpose.
+pub const JWT_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+/// A password zxcvbn scores 4.
+pub const PASSWORD: &str = "violet elephant parachute 42";
+
+pub struct TestApp {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub handle: actix_web::dev::ServerHandle,
+    document: Value,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Settings for a test app whose files live in `dir`, with `overrides` on top.
+pub fn test_settings(dir: &std::path::Path, overrides: &[(&str, &str)]) -> Settings {
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "DATABASE_URL".into(),
+            format!("sqlite://{}", dir.join("ums.db").display()),
+        ),
+        ("UMS_PORT".into(), "0".into()),
+        ("UMS_WORKERS".into(), "1".into()),
+        ("UMS_BCRYPT_COST".into(), "4".into()),
+        ("UMS_DB_POOL_SIZE".into(), "4".into()),
+        ("UMS_JWT_SECRET".into(), JWT_SECRET.into()),
+        (
+            "UMS_MAIL_DIR".into(),
+            dir.join("mail").display().to_string(),
+        ),
+    ];
+    for (name, value) in overrides {
+        vars.retain(|(n, _)| n != name);
+        vars.push(((*name).into(), (*value).into()));
+    }
+    // An empty override means "unset".
+    vars.retain(|(_, v)| !v.is_empty());
+    Settings::from_lookup(move |name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
+        .expect("valid test settings")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_in(tempfile::tempdir().expect("temp dir"), &[]).await
+}
+
+pub async fn spawn_app_in(dir: tempfile::TempDir, overrides: &[(&str, &str)]) -> TestApp {
+    let settings = test_settings(dir.path(), overrides);
+    let app = Application::build(settings).await.expect("the app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let document = api_actix::openapi::document();
+    TestApp {
+        base,
+        dir,
+        handle,
+        document: serde_json::to_value(document).expect("document serialises"),
+    }
+}
+
+impl TestApp {
+    /// Sends a request and checks the response against the conventions and the document.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        self.send_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let raw = body.map(|b| (b.to_string().into_bytes(), "application/json"));
+        self.send_raw(method, path, token, raw, headers).await
+    }
+
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(Vec<u8>, &str)>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let client = awc::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .finish();
+        let mut request = client.request(method.clone(), format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = match body {
+            Some((bytes, content_type)) => {
+                request
+                    .insert_header(("Content-Type", content_type))
+                    .send_body(bytes)
+                    .await
+            }
+            None => request.send().await,
+        }
+        .expect("the request is answered");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .body()
+            .limit(4 << 20)
+            .await
+            .expect("the body is read");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let response = TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        };
+        self.check_conventions(&method, path, &response);
+        response
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> TestResponse {
+        self.send(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    /// Every response: an `X-Request-Id`; every error: a problem document with the right
+    /// status; and the status documented for the operation (or 404/405 when no operation is).
+    fn check_conventions(&self, method: &Method, path: &str, response: &TestResponse) {
+        let what = format!("{method} {path} -> {}", response.status);
+        assert!(
+            response.header("x-request-id").is_some(),
+            "{what}: no X-Request-Id"
+        );
+        if response.status.as_u16() >= 400 {
+            assert_eq!(
+                response.header("content-type"),
+                Some("application/problem+json"),
+                "{what}: error without a problem document: {}",
+                response.text
+            );
+            assert_eq!(response.body["status"], response.status.as_u16(), "{what}");
+            assert!(response.body["title"].is_string(), "{what}");
+            assert!(response.body["detail"].is_string(), "{what}");
+            assert_eq!(
+                response.body["request_id"].as_str(),
+                response.header("x-request-id"),
+                "{what}"
+            );
+        }
+        if response.status == StatusCode::UNAUTHORIZED {
+            let challenge = response.header("www-authenticate").unwrap_or_default();
+            assert!(
+                challenge.starts_with("Bearer"),
+                "{what}: WWW-Authenticate {challenge:?}"
+            );
+        }
+        let path_only = path.split('?').next().unwrap_or(path);
+        match self.operation(method, path_only) {
+            Operation::Documented(responses) => assert!(
+                responses.get(response.status.as_str()).is_some(),
+                "{what}: status not in the OpenAPI document for this operation: {}",
+                response.text
+            ),
+            Operation::WrongMethod => {
+                assert_eq!(response.status, StatusCode::METHOD_NOT_ALLOWED, "{what}");
+                assert!(
+                    response.header("allow").is_some(),
+                    "{what}: 405 without Allow"
+                );
+            }
+            Operation::Unknown => assert_eq!(
+                response.status,
+                StatusCode::NOT_FOUND,
+                "{what}: an undocumented path answered"
+            ),
+        }
+    }
+
+    fn operation(&self, method: &Method, path: &str) -> Operation {
+        let wanted: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let paths = self.document["paths"].as_object().expect("paths");
+        for (template, item) in paths {
+            let parts: Vec<&str> = template.trim_end_matches('/').split('/').collect();
+            let matches = parts.len() == wanted.len()
+                && parts
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(t, w)| (t.starts_with('{') && !w.is_empty()) || t == w);
+            if matches {
+                return match item.get(method.as_str().to_lowercase()) {
+                    Some(op) => Operation::Documented(op["responses"].clone()),
+                    None => Operation::WrongMethod,
+                };
+            }
+        }
+        Operation::Unknown
+    }
+
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
+    /// The bodies of every e-mail written so far, oldest first.
+    pub fn mails(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.mail_dir()) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect()
+    }
+
+    /// Registers a user and returns the response body.
+    pub async fn register(&self, email: &str, username: &str) -> Value {
+        let response = self
+            .post(
+                "/api/v1/auth/register",
+                json!({"email": email, "username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+        response.body
+    }
+
+    /// Logs in and returns the token response body.
+    pub async fn login(&self, login: &str, password: &str) -> Value {
+        let response = self
+            .post(
+                "/api/v1/auth/login",
+                json!({"login": login, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+        response.body
+    }
+
+    /// Registers and logs in a fresh user; returns (access token, refresh token).
+    pub async fn signed_in(&self, name: &str) -> (String, String) {
+        self.register(&format!("{name}@example.com"), name).await;
+        let tokens = self.login(name, PASSWORD).await;
+        (
+            tokens["access_token"]
+                .as_str()
+                .expect("access token")
+                .to_owned(),
+            tokens["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        )
+    }
+}
+
+enum Operation {
+    Documented(Value),
+    WrongMethod,
+    Unknown,
+}
+
+/// The value of a token line in an e-mail body: the line after the instruction.
+pub fn token_from_mail(mail: &str) -> String {
+    let body = mail.split_once("\r\n\r\n").map_or(mail, |(_, body)| body);
+    body.lines()
+        .map(str::trim)
+        .find(|line| {
+            line.len() >= 40
+                && line
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .expect("a token line in the e-mail")
+        .to_owned()
+}

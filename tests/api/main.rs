@@ -1,0 +1,17 @@
+//! Black-box tests of the running service: each test starts the real server on port 0 against
+//! a fresh SQLite file, and talks HTTP to it. Every response is checked against the served
+//! OpenAPI document (see `helpers`), so the document cannot drift from what the service does.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
+
+mod auth;
+mod conventions;
+mod helpers;
+mod lifecycle;
+mod me;
+mod openapi;
+mod tokens;

@@ -1,0 +1,176 @@
+//! The current user: reading, profile changes with ETag/If-Match, password change.
+
+use actix_web::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, spawn_app};
+
+#[actix_web::test]
+async fn profile_update_changes_only_the_allowed_fields() {
+    let app = spawn_app().await;
+    let (access, _) = app.signed_in("edsger").await;
+    let before = app.get("/api/v1/users/me", &access).await;
+    let etag = before.header("etag").unwrap().to_owned();
+
+    let updated = app
+        .send_with(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({"first_name": "Edsger", "last_name": "Dijkstra", "preferences": {"theme": "dark"}})),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
+    assert_eq!(updated.body["first_name"], "Edsger");
+    assert_eq!(updated.body["preferences"], json!({"theme": "dark"}));
+    let new_etag = updated.header("etag").unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+
+    // The old ETag is stale now: 412, nothing written.
+    let stale = app
+        .send_with(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({"first_name": "Overwritten"})),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    let now = app.get("/api/v1/users/me", &access).await;
+    assert_eq!(now.body["first_name"], "Edsger");
+    assert_eq!(now.header("etag"), Some(new_etag.as_str()));
+}
+
+#[actix_web::test]
+async fn mass_assignment_is_refused_and_nothing_changes() {
+    let app = spawn_app().await;
+    let (access, _) = app.signed_in("mallory").await;
+    for body in [
+        json!({"role": "admin"}),
+        json!({"first_name": "M", "is_active": false}),
+        json!({"email_verified": true}),
+        json!({"email": "other@example.com"}),
+    ] {
+        let response = app
+            .send(
+                Method::PATCH,
+                "/api/v1/users/me",
+                Some(&access),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(response.body["errors"].is_object(), "{}", response.text);
+    }
+    let me = app.get("/api/v1/users/me", &access).await;
+    assert_eq!(me.body["role"], "user");
+    assert_eq!(me.body["first_name"], "");
+    assert_eq!(me.body["email_verified"], false);
+    assert_eq!(me.body["email"], "mallory@example.com");
+}
+
+#[actix_web::test]
+async fn profile_validation_and_username_conflicts() {
+    let app = spawn_app().await;
+    app.register("taken@example.com", "taken").await;
+    let (access, _) = app.signed_in("barbara").await;
+    let conflict = app
+        .send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({"username": "TAKEN"})),
+        )
+        .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    let invalid = app
+        .send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({"username": "no spaces", "preferences": [1, 2]})),
+        )
+        .await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(invalid.body["errors"]["username"].is_array());
+    assert!(invalid.body["errors"]["preferences"].is_array());
+    let renamed = app
+        .send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({"username": "Babs"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    app.login("babs", PASSWORD).await;
+}
+
+#[actix_web::test]
+async fn password_change_keeps_this_session_and_ends_the_others() {
+    let app = spawn_app().await;
+    let (current, _) = app.signed_in("ken").await;
+    let other = app.login("ken", PASSWORD).await;
+    let other_access = other["access_token"].as_str().unwrap();
+    let other_refresh = other["refresh_token"].as_str().unwrap();
+
+    let wrong = app
+        .send(
+            Method::POST,
+            "/api/v1/users/me/password",
+            Some(&current),
+            Some(json!({"current_password": "wrong password", "new_password": "another fine passphrase 7"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body["errors"]["current_password"].is_array());
+
+    let weak = app
+        .send(
+            Method::POST,
+            "/api/v1/users/me/password",
+            Some(&current),
+            Some(json!({"current_password": PASSWORD, "new_password": "password1234"})),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.body["errors"]["new_password"].is_array());
+
+    let new_password = "another fine passphrase 7";
+    let changed = app
+        .send(
+            Method::POST,
+            "/api/v1/users/me/password",
+            Some(&current),
+            Some(json!({"current_password": PASSWORD, "new_password": new_password})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.text);
+
+    assert_eq!(
+        app.get("/api/v1/users/me", &current).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/users/me", other_access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = app
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": other_refresh}),
+        )
+        .await;
+    assert_eq!(refresh.status, StatusCode::UNAUTHORIZED);
+
+    let old = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "ken", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    app.login("ken", new_password).await;
+}

@@ -1,0 +1,4 @@
+//! One module per port family; each exposes `async fn` checks taking a fresh adapter.
+
+pub mod revocation;
+pub mod stores;

@@ -1,0 +1,1139 @@
+//! Contract checks for `UserStore` and `SessionStore`, run against every adapter of them.
+//!
+//! # How to use
+//!
+//! Each check is a `pub async fn check(store: S)` for any `S: UserStore + SessionStore +
+//! 'static`. It expects a **fresh, empty, migrated** store, and panics with a message naming
+//! the broken rule. The simplest way to run all of them, one test each, is the
+//! [`store_contract_tests!`](crate::store_contract_tests) macro in the adapter's integration
+//! tests:
+//!
+//! ```ignore
+//! async fn fresh() -> (SqliteStore, tempfile::TempDir) { /* open a new database */ }
+//!
+//! ums_tests::store_contract_tests!(fresh);
+//! ```
+//!
+//! `fresh` is an async fn returning `(store, guard)`; the guard (a temporary directory, a
+//! database that drops itself, or `()`) lives until the check ends. The macro generates one
+//! multi-threaded `#[tokio::test]` per check, so the caller needs `tokio` with the `macros`
+//! and `rt-multi-thread` features among its dev-dependencies. A check added here is run by
+//! every adapter using the macro, so adapters cannot drift apart.
+//!
+//! # Conventions
+//!
+//! Ids are deterministic (`Uuid::from_u128`) and every instant is explicit, whole seconds
+//! after [`BASE`] (except where sub-second precision is the point). Stores are expected to keep
+//! timestamps to the microsecond. Where a port leaves an order unspecified (lists of session
+//! ids), results are sorted before comparing.
+//!
+//! # Decisions beyond the rustdoc of the ports
+//!
+//! - A session is "live" for `revoke`, `revoke_all` and `change_password` when it is not
+//!   revoked, whether or not it has expired: an access token issued just before a session
+//!   expired can outlive it, so revoking an expired session is not a no-op.
+//! - `rotate_refresh_token` reports `Reused` for a spent token even when its session is also
+//!   revoked or expired (the reuse is the more alarming fact).
+//! - `verify_email` changes the user (`email_verified`), so it bumps the version.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::model::{
+    Email, NewSession, NewUser, PasswordHash, PersonName, Preferences, ProfileChanges,
+    RefreshRotation, Role, Session, SessionId, TokenHash, User, UserId, Username,
+};
+use domain::ports::{
+    ActionPurpose, ActionToken, Login, SessionStore, StoreError, UniqueField, UserStore,
+};
+use uuid::Uuid;
+
+/// Generates one `#[tokio::test]` per contract check in this module, each given a fresh store
+/// by `$fresh` (an async fn, or closure returning a future, yielding `(store, guard)`).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($fresh:expr) => {
+        $crate::store_contract_tests!(@each $fresh;
+            insert_and_find_round_trip_every_field,
+            duplicate_email_is_refused_regardless_of_case,
+            duplicate_username_differing_only_in_case_is_refused,
+            find_credentials_by_email_and_by_username_in_any_case,
+            update_profile_applies_changes_and_bumps_the_version,
+            update_profile_with_a_stale_version_writes_nothing,
+            update_profile_of_an_unknown_user_is_not_found,
+            update_profile_to_a_taken_username_is_a_duplicate,
+            change_password_revokes_every_live_session_but_the_kept_one,
+            create_session_records_the_login,
+            rotation_spends_a_token_once_then_reports_reuse,
+            rotation_of_an_unknown_token_is_unknown,
+            rotation_on_a_revoked_session_is_dead,
+            rotation_on_an_expired_session_is_dead,
+            concurrent_rotations_of_one_token_rotate_exactly_once,
+            revoke_ends_only_the_users_own_live_session,
+            revoke_all_returns_only_the_sessions_it_revoked,
+            revoked_since_lists_revocations_from_the_instant_on,
+            verify_email_spends_a_token_once,
+            verify_email_refuses_expired_unknown_and_other_purpose_tokens,
+            concurrent_email_verifications_spend_the_token_once,
+        );
+    };
+    (@each $fresh:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let (store, _guard) = ($fresh)().await;
+                $crate::contract::stores::$check(store).await;
+            }
+        )+
+    };
+}
+
+/// The instant every check's timeline starts from (2027-01-15T08:00:00Z).
+pub const BASE: i64 = 1_800_000_000;
+
+/// `secs` seconds after [`BASE`].
+#[must_use]
+pub fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(BASE + secs, 0).expect("in range")
+}
+
+fn user_id(n: u128) -> UserId {
+    UserId::from_uuid(Uuid::from_u128(n))
+}
+
+fn session_id(n: u128) -> SessionId {
+    SessionId::from_uuid(Uuid::from_u128(0x5e55_0000_0000 + n))
+}
+
+fn token(n: u128) -> TokenHash {
+    TokenHash::new(format!("{n:064x}"))
+}
+
+fn email(raw: &str) -> Email {
+    Email::parse(raw).expect("valid e-mail")
+}
+
+fn username(raw: &str) -> Username {
+    Username::parse(raw).expect("valid username")
+}
+
+fn name(raw: &str) -> PersonName {
+    PersonName::parse(raw).expect("valid name")
+}
+
+fn password_hash(label: &str) -> PasswordHash {
+    PasswordHash::new(format!("$2b$04$contract.{label}"))
+}
+
+/// An active, unverified ordinary user created at `at(0)`.
+fn new_user(n: u128, address: &str, login: &str) -> NewUser {
+    NewUser {
+        id: user_id(n),
+        email: email(address),
+        username: username(login),
+        first_name: name("Ada"),
+        last_name: name("Lovelace"),
+        role: Role::User,
+        is_active: true,
+        email_verified: false,
+        password_hash: password_hash(&format!("user-{n}")),
+        created_at: at(0),
+    }
+}
+
+/// Session `n` of `user`, created at `at(created)`, expiring at `at(expires)`, with first
+/// refresh token `token(n)`.
+fn new_session(n: u128, user: UserId, created: i64, expires: i64) -> NewSession {
+    NewSession {
+        session: Session {
+            id: session_id(n),
+            user_id: user,
+            created_at: at(created),
+            last_used_at: at(created),
+            expires_at: at(expires),
+            revoked_at: None,
+            user_agent: Some(format!("contract-agent/{n}")),
+            ip: Some("203.0.113.7".to_owned()),
+        },
+        refresh_token: token(n),
+    }
+}
+
+async fn insert<S: UserStore>(store: &S, user: NewUser) -> User {
+    store.insert(user).await.expect("insert a user")
+}
+
+async fn create<S: SessionStore>(store: &S, new: NewSession) -> Session {
+    let session = new.session.clone();
+    store.create(new).await.expect("create a session");
+    session
+}
+
+async fn find_user<S: UserStore>(store: &S, id: UserId) -> User {
+    store
+        .find_by_id(id)
+        .await
+        .expect("find_by_id")
+        .expect("the user exists")
+}
+
+async fn find_session<S: SessionStore>(store: &S, id: SessionId) -> Session {
+    store
+        .find(id)
+        .await
+        .expect("find a session")
+        .expect("the session exists")
+}
+
+fn sorted(mut ids: Vec<SessionId>) -> Vec<SessionId> {
+    ids.sort();
+    ids
+}
+
+/// `insert` returns, and `find_by_id` / `find_credentials_by_id` read back, every field as
+/// given, with the defaults of a new account (no preferences, no login, version 1,
+/// `updated_at == created_at`); timestamps keep microseconds.
+pub async fn insert_and_find_round_trip_every_field<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    let created = DateTime::from_timestamp(BASE, 123_456_000).expect("in range");
+    let grace = NewUser {
+        id: user_id(1),
+        email: email("Grace.Hopper+navy@Example.COM"),
+        username: username("GHopper_1.x-y"),
+        first_name: name("Grace"),
+        last_name: name("Hopper"),
+        role: Role::Admin,
+        is_active: false,
+        email_verified: true,
+        password_hash: password_hash("grace"),
+        created_at: created,
+    };
+    let expected = User {
+        id: user_id(1),
+        email: email("grace.hopper+navy@example.com"),
+        username: username("GHopper_1.x-y"),
+        first_name: name("Grace"),
+        last_name: name("Hopper"),
+        role: Role::Admin,
+        is_active: false,
+        email_verified: true,
+        preferences: Preferences::default(),
+        created_at: created,
+        updated_at: created,
+        last_login_at: None,
+        version: 1,
+    };
+    assert_eq!(
+        insert(&store, grace).await,
+        expected,
+        "insert returns the stored user"
+    );
+    assert_eq!(find_user(&store, user_id(1)).await, expected, "find_by_id");
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("credentials exist");
+    assert_eq!(credentials.user, expected);
+    assert_eq!(credentials.password_hash, password_hash("grace"));
+
+    // The opposite flags, and empty names.
+    let mut plain = new_user(2, "plain@example.org", "plain");
+    plain.first_name = PersonName::default();
+    plain.last_name = PersonName::default();
+    let stored = insert(&store, plain).await;
+    assert_eq!(stored.role, Role::User);
+    assert!(stored.is_active && !stored.email_verified);
+    assert_eq!(
+        (stored.first_name.as_str(), stored.last_name.as_str()),
+        ("", "")
+    );
+    assert_eq!(find_user(&store, user_id(2)).await, stored);
+
+    assert_eq!(
+        store.find_by_id(user_id(3)).await.expect("find_by_id"),
+        None
+    );
+    assert!(
+        store
+            .find_credentials_by_id(user_id(3))
+            .await
+            .expect("find_credentials_by_id")
+            .is_none()
+    );
+}
+
+/// An e-mail already taken (the domain lower-cases it) is `Duplicate(Email)`, and nothing is
+/// written.
+pub async fn duplicate_email_is_refused_regardless_of_case<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let result = store
+        .insert(new_user(2, "ADA@Example.com", "someone_else"))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Duplicate(UniqueField::Email))),
+        "expected Duplicate(Email), got {result:?}"
+    );
+    assert_eq!(
+        store.find_by_id(user_id(2)).await.expect("find_by_id"),
+        None
+    );
+    let by_name = store
+        .find_credentials(&Login::Username(username("someone_else")))
+        .await
+        .expect("find_credentials");
+    assert!(by_name.is_none(), "the refused user was not written");
+}
+
+/// A username differing from a taken one only in case is `Duplicate(Username)`, and nothing
+/// is written.
+pub async fn duplicate_username_differing_only_in_case_is_refused<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "Ada_L")).await;
+    let result = store
+        .insert(new_user(2, "other@example.com", "aDA_l"))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Duplicate(UniqueField::Username))),
+        "expected Duplicate(Username), got {result:?}"
+    );
+    assert_eq!(
+        store.find_by_id(user_id(2)).await.expect("find_by_id"),
+        None
+    );
+    let by_email = store
+        .find_credentials(&Login::Email(email("other@example.com")))
+        .await
+        .expect("find_credentials");
+    assert!(by_email.is_none(), "the refused user was not written");
+}
+
+/// `find_credentials` finds a user by normalised e-mail and by username in any case, with
+/// the right password hash, and nobody for an unknown login.
+pub async fn find_credentials_by_email_and_by_username_in_any_case<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    let ada = insert(&store, new_user(1, "ada@example.com", "Ada_L")).await;
+    let bob = insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    for (login, expected) in [
+        (Login::Email(email("ADA@example.COM")), &ada),
+        (Login::Username(username("ADA_l")), &ada),
+        (Login::Username(username("Ada_L")), &ada),
+        (Login::Email(email("bob@example.com")), &bob),
+        (Login::Username(username("BOB")), &bob),
+    ] {
+        let found = store
+            .find_credentials(&login)
+            .await
+            .expect("find_credentials")
+            .unwrap_or_else(|| panic!("{login:?} finds a user"));
+        assert_eq!(&found.user, expected, "{login:?}");
+        assert_eq!(
+            found.password_hash,
+            password_hash(&format!(
+                "user-{}",
+                if expected.id == ada.id { 1 } else { 2 }
+            )),
+            "{login:?}"
+        );
+    }
+    for login in [
+        Login::Email(email("carol@example.com")),
+        Login::Username(username("carol")),
+        // A username is not an e-mail address and vice versa.
+        Login::Username(username("ada")),
+    ] {
+        let found = store
+            .find_credentials(&login)
+            .await
+            .expect("find_credentials");
+        assert!(found.is_none(), "{login:?} finds nobody");
+    }
+}
+
+/// `update_profile` applies exactly the given changes, bumps the version, sets `updated_at`
+/// and leaves `created_at`; a user may change the case of their own username.
+pub async fn update_profile_applies_changes_and_bumps_the_version<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    let original = insert(&store, new_user(1, "ada@example.com", "Ada_L")).await;
+    let preferences = Preferences::parse(serde_json::json!({
+        "theme": "dark",
+        "nested": {"list": [1, 2.5, null, true], "text": "é ✓"},
+    }))
+    .expect("valid preferences");
+    let everything = ProfileChanges {
+        first_name: Some(name("Augusta")),
+        last_name: Some(name("King")),
+        username: Some(username("countess")),
+        preferences: Some(preferences.clone()),
+    };
+    let updated = store
+        .update_profile(user_id(1), everything, None, at(10))
+        .await
+        .expect("update_profile");
+    let expected = User {
+        first_name: name("Augusta"),
+        last_name: name("King"),
+        username: username("countess"),
+        preferences: preferences.clone(),
+        updated_at: at(10),
+        version: 2,
+        ..original.clone()
+    };
+    assert_eq!(updated, expected);
+    assert_eq!(find_user(&store, user_id(1)).await, expected);
+
+    let only_last_name = ProfileChanges {
+        last_name: Some(name("Byron")),
+        ..ProfileChanges::default()
+    };
+    let updated = store
+        .update_profile(user_id(1), only_last_name, Some(2), at(20))
+        .await
+        .expect("update_profile with the current version");
+    let expected = User {
+        last_name: name("Byron"),
+        updated_at: at(20),
+        version: 3,
+        ..expected
+    };
+    assert_eq!(updated, expected, "unchanged fields are kept");
+
+    let own_name_in_capitals = ProfileChanges {
+        username: Some(username("COUNTESS")),
+        ..ProfileChanges::default()
+    };
+    let updated = store
+        .update_profile(user_id(1), own_name_in_capitals, Some(3), at(30))
+        .await
+        .expect("changing the case of one's own username");
+    assert_eq!(updated.username, username("COUNTESS"));
+    assert_eq!(updated.version, 4);
+    assert_eq!(find_user(&store, user_id(1)).await, updated);
+    assert_eq!(updated.created_at, original.created_at);
+}
+
+/// With an `expected_version` that is not the stored one, `update_profile` is
+/// `StaleVersion` and writes nothing.
+pub async fn update_profile_with_a_stale_version_writes_nothing<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let first = ProfileChanges {
+        first_name: Some(name("First")),
+        ..ProfileChanges::default()
+    };
+    let current = store
+        .update_profile(user_id(1), first, Some(1), at(10))
+        .await
+        .expect("update_profile with the current version");
+    assert_eq!(current.version, 2);
+    for stale in [1, 3] {
+        let change = ProfileChanges {
+            first_name: Some(name("Second")),
+            username: Some(username("renamed")),
+            ..ProfileChanges::default()
+        };
+        let result = store
+            .update_profile(user_id(1), change, Some(stale), at(20))
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::StaleVersion)),
+            "expected StaleVersion for version {stale}, got {result:?}"
+        );
+        assert_eq!(
+            find_user(&store, user_id(1)).await,
+            current,
+            "nothing was written"
+        );
+    }
+}
+
+/// `update_profile` of an unknown id is `NotFound`, with or without an expected version.
+pub async fn update_profile_of_an_unknown_user_is_not_found<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    for expected_version in [None, Some(1)] {
+        let change = ProfileChanges {
+            first_name: Some(name("Nobody")),
+            ..ProfileChanges::default()
+        };
+        let result = store
+            .update_profile(user_id(2), change, expected_version, at(10))
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "expected NotFound with {expected_version:?}, got {result:?}"
+        );
+    }
+    assert_eq!(
+        store.find_by_id(user_id(2)).await.expect("find_by_id"),
+        None
+    );
+}
+
+/// Renaming to another user's username, in any case, is `Duplicate(Username)` and writes
+/// nothing (not even the other changes).
+pub async fn update_profile_to_a_taken_username_is_a_duplicate<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "Ada_L")).await;
+    let bob = insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    for expected_version in [None, Some(1)] {
+        let change = ProfileChanges {
+            first_name: Some(name("Robert")),
+            username: Some(username("ada_l")),
+            ..ProfileChanges::default()
+        };
+        let result = store
+            .update_profile(user_id(2), change, expected_version, at(10))
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Duplicate(UniqueField::Username))),
+            "expected Duplicate(Username) with {expected_version:?}, got {result:?}"
+        );
+        assert_eq!(
+            find_user(&store, user_id(2)).await,
+            bob,
+            "nothing was written"
+        );
+    }
+}
+
+/// `change_password` replaces the hash, bumps the version, and revokes (at `at`) exactly the
+/// user's live sessions other than `keep`, returning their ids; other users' sessions and
+/// already revoked ones are untouched. An unknown id is `NotFound`.
+pub async fn change_password_revokes_every_live_session_but_the_kept_one<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    create(&store, new_session(2, user_id(1), 0, 1000)).await;
+    create(&store, new_session(3, user_id(1), 0, 1000)).await;
+    create(&store, new_session(4, user_id(2), 0, 1000)).await;
+    // Expired but never revoked: its access tokens may outlive it, so it is revoked too.
+    create(&store, new_session(5, user_id(1), 0, 5)).await;
+    assert!(
+        store
+            .revoke(user_id(1), session_id(3), at(5))
+            .await
+            .expect("revoke")
+    );
+    let before = find_user(&store, user_id(1)).await;
+
+    let revoked = store
+        .change_password(
+            user_id(1),
+            password_hash("new"),
+            Some(session_id(1)),
+            at(10),
+        )
+        .await
+        .expect("change_password");
+    assert_eq!(sorted(revoked), vec![session_id(2), session_id(5)]);
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("credentials exist");
+    assert_eq!(credentials.password_hash, password_hash("new"));
+    assert_eq!(credentials.user.version, before.version + 1);
+    assert_eq!(credentials.user.updated_at, at(10));
+    assert_eq!(
+        find_session(&store, session_id(1)).await.revoked_at,
+        None,
+        "kept"
+    );
+    assert_eq!(
+        find_session(&store, session_id(2)).await.revoked_at,
+        Some(at(10))
+    );
+    assert_eq!(
+        find_session(&store, session_id(3)).await.revoked_at,
+        Some(at(5)),
+        "untouched"
+    );
+    assert_eq!(
+        find_session(&store, session_id(4)).await.revoked_at,
+        None,
+        "another user's"
+    );
+    assert_eq!(
+        find_session(&store, session_id(5)).await.revoked_at,
+        Some(at(10))
+    );
+
+    let revoked = store
+        .change_password(user_id(1), password_hash("newer"), None, at(20))
+        .await
+        .expect("change_password keeping nothing");
+    assert_eq!(revoked, vec![session_id(1)]);
+    assert_eq!(
+        find_session(&store, session_id(1)).await.revoked_at,
+        Some(at(20))
+    );
+
+    let result = store
+        .change_password(user_id(9), password_hash("x"), None, at(30))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "expected NotFound, got {result:?}"
+    );
+    assert_eq!(find_session(&store, session_id(4)).await.revoked_at, None);
+}
+
+/// `create` stores the session as given and sets the user's `last_login_at` to its
+/// `created_at`; for an unknown user it is `NotFound` and stores nothing.
+pub async fn create_session_records_the_login<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let first = create(&store, new_session(1, user_id(1), 100, 1000)).await;
+    assert_eq!(find_session(&store, session_id(1)).await, first);
+    assert_eq!(
+        find_user(&store, user_id(1)).await.last_login_at,
+        Some(at(100))
+    );
+
+    let mut bare = new_session(2, user_id(1), 200, 1000);
+    bare.session.user_agent = None;
+    bare.session.ip = None;
+    let second = create(&store, bare).await;
+    assert_eq!(find_session(&store, session_id(2)).await, second);
+    assert_eq!(
+        find_user(&store, user_id(1)).await.last_login_at,
+        Some(at(200))
+    );
+
+    let result = store.create(new_session(3, user_id(9), 300, 1000)).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "expected NotFound, got {result:?}"
+    );
+    assert_eq!(store.find(session_id(3)).await.expect("find"), None);
+    let orphan = store
+        .rotate_refresh_token(&token(3), &token(33), at(301))
+        .await
+        .expect("rotate");
+    assert_eq!(
+        orphan,
+        RefreshRotation::Unknown,
+        "no refresh token was stored"
+    );
+    assert_eq!(store.find(session_id(4)).await.expect("find"), None);
+}
+
+/// A live token rotates once (the session's `last_used_at` becomes `at`); presented again it
+/// is `Reused`, writing nothing (its replacement is not stored); the replacement rotates.
+pub async fn rotation_spends_a_token_once_then_reports_reuse<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let session = create(&store, new_session(1, user_id(1), 0, 1000)).await;
+
+    let rotated = store
+        .rotate_refresh_token(&token(1), &token(2), at(10))
+        .await
+        .expect("rotate");
+    let after_first = Session {
+        last_used_at: at(10),
+        ..session.clone()
+    };
+    assert_eq!(rotated, RefreshRotation::Rotated(after_first.clone()));
+    assert_eq!(find_session(&store, session_id(1)).await, after_first);
+
+    let replayed = store
+        .rotate_refresh_token(&token(1), &token(3), at(20))
+        .await
+        .expect("rotate");
+    assert_eq!(replayed, RefreshRotation::Reused(after_first.clone()));
+    assert_eq!(
+        find_session(&store, session_id(1)).await,
+        after_first,
+        "nothing written"
+    );
+    let never_stored = store
+        .rotate_refresh_token(&token(3), &token(4), at(21))
+        .await
+        .expect("rotate");
+    assert_eq!(never_stored, RefreshRotation::Unknown);
+
+    let rotated = store
+        .rotate_refresh_token(&token(2), &token(5), at(30))
+        .await
+        .expect("rotate");
+    assert_eq!(
+        rotated,
+        RefreshRotation::Rotated(Session {
+            last_used_at: at(30),
+            ..session
+        })
+    );
+}
+
+/// A digest never stored is `Unknown`.
+pub async fn rotation_of_an_unknown_token_is_unknown<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    let empty = store
+        .rotate_refresh_token(&token(42), &token(43), at(0))
+        .await
+        .expect("rotate");
+    assert_eq!(empty, RefreshRotation::Unknown);
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    let other = store
+        .rotate_refresh_token(&token(42), &token(43), at(10))
+        .await
+        .expect("rotate");
+    assert_eq!(other, RefreshRotation::Unknown);
+    assert_eq!(
+        find_session(&store, session_id(1)).await.last_used_at,
+        at(0)
+    );
+}
+
+/// A live token of a revoked session is `Dead`, writing nothing: the token stays unspent and
+/// the replacement is not stored.
+pub async fn rotation_on_a_revoked_session_is_dead<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    assert!(
+        store
+            .revoke(user_id(1), session_id(1), at(5))
+            .await
+            .expect("revoke")
+    );
+    let revoked = find_session(&store, session_id(1)).await;
+    assert_eq!(revoked.revoked_at, Some(at(5)));
+
+    for (replacement, when) in [(2, 10), (3, 11)] {
+        let dead = store
+            .rotate_refresh_token(&token(1), &token(replacement), at(when))
+            .await
+            .expect("rotate");
+        assert_eq!(dead, RefreshRotation::Dead(revoked.clone()), "at {when}");
+        let never_stored = store
+            .rotate_refresh_token(&token(replacement), &token(9), at(when))
+            .await
+            .expect("rotate");
+        assert_eq!(never_stored, RefreshRotation::Unknown);
+    }
+    assert_eq!(
+        find_session(&store, session_id(1)).await,
+        revoked,
+        "nothing written"
+    );
+}
+
+/// A live token of a session whose `expires_at` is at or before `at` is `Dead`, writing
+/// nothing; one instant earlier it rotates.
+pub async fn rotation_on_an_expired_session_is_dead<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let session = create(&store, new_session(1, user_id(1), 0, 100)).await;
+    for when in [100, 150] {
+        let dead = store
+            .rotate_refresh_token(&token(1), &token(2), at(when))
+            .await
+            .expect("rotate");
+        assert_eq!(dead, RefreshRotation::Dead(session.clone()), "at {when}");
+        let never_stored = store
+            .rotate_refresh_token(&token(2), &token(3), at(when))
+            .await
+            .expect("rotate");
+        assert_eq!(never_stored, RefreshRotation::Unknown);
+    }
+    assert_eq!(
+        find_session(&store, session_id(1)).await,
+        session,
+        "nothing written"
+    );
+
+    let just_before = at(100) - TimeDelta::microseconds(1);
+    let rotated = store
+        .rotate_refresh_token(&token(1), &token(4), just_before)
+        .await
+        .expect("rotate");
+    assert_eq!(
+        rotated,
+        RefreshRotation::Rotated(Session {
+            last_used_at: just_before,
+            ..session
+        })
+    );
+}
+
+/// Of 16 concurrent rotations of one unspent token, exactly one is `Rotated` and 15 are
+/// `Reused`, and exactly one of the 16 replacements was stored; repeated over 16 sessions so
+/// that the calls really overlap.
+pub async fn concurrent_rotations_of_one_token_rotate_exactly_once<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    const CALLS: u128 = 16;
+    const ROUNDS: u128 = 16;
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let store = Arc::new(store);
+    for round in 0..ROUNDS {
+        create(store.as_ref(), new_session(round, user_id(1), 0, 1000)).await;
+        let start = Arc::new(tokio::sync::Barrier::new(CALLS as usize));
+        let replacement = |i: u128| token(1_000 * (round + 1) + i);
+        let tasks: Vec<_> = (0..CALLS)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let start = Arc::clone(&start);
+                let replacement = replacement(i);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store
+                        .rotate_refresh_token(&token(round), &replacement, at(10))
+                        .await
+                })
+            })
+            .collect();
+        let (mut rotated, mut reused) = (0, 0);
+        for task in tasks {
+            match task.await.expect("task").expect("rotate") {
+                RefreshRotation::Rotated(_) => rotated += 1,
+                RefreshRotation::Reused(_) => reused += 1,
+                other => panic!("expected Rotated or Reused, got {other:?}"),
+            }
+        }
+        assert_eq!((rotated, reused), (1, CALLS - 1), "round {round}");
+
+        let mut stored = 0;
+        for i in 0..CALLS {
+            match store
+                .rotate_refresh_token(&replacement(i), &token(1_000_000 * (round + 1) + i), at(20))
+                .await
+                .expect("rotate")
+            {
+                RefreshRotation::Rotated(_) => stored += 1,
+                RefreshRotation::Unknown => {}
+                other => panic!("expected Rotated or Unknown, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            stored, 1,
+            "round {round}: exactly one replacement was stored"
+        );
+    }
+}
+
+/// `revoke` is `true` once for the user's own live session (setting `revoked_at`), then
+/// `false`; `false` and no change for another user's session or an unknown id.
+pub async fn revoke_ends_only_the_users_own_live_session<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    // Expired but never revoked: still revocable.
+    create(&store, new_session(2, user_id(1), 0, 5)).await;
+
+    assert!(
+        !store
+            .revoke(user_id(2), session_id(1), at(5))
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(find_session(&store, session_id(1)).await.revoked_at, None);
+
+    assert!(
+        store
+            .revoke(user_id(1), session_id(1), at(6))
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        find_session(&store, session_id(1)).await.revoked_at,
+        Some(at(6))
+    );
+    assert!(
+        !store
+            .revoke(user_id(1), session_id(1), at(7))
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        find_session(&store, session_id(1)).await.revoked_at,
+        Some(at(6)),
+        "the first revocation time is kept"
+    );
+
+    assert!(
+        store
+            .revoke(user_id(1), session_id(2), at(8))
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke(user_id(1), session_id(9), at(9))
+            .await
+            .expect("revoke")
+    );
+}
+
+/// `revoke_all` revokes every unrevoked session of the user (expired ones too) and returns
+/// exactly those; other users' sessions are untouched; a second call returns nothing.
+pub async fn revoke_all_returns_only_the_sessions_it_revoked<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    create(&store, new_session(2, user_id(1), 0, 1000)).await;
+    create(&store, new_session(3, user_id(1), 0, 1000)).await;
+    create(&store, new_session(4, user_id(2), 0, 1000)).await;
+    create(&store, new_session(5, user_id(1), 0, 5)).await;
+    assert!(
+        store
+            .revoke(user_id(1), session_id(3), at(5))
+            .await
+            .expect("revoke")
+    );
+
+    let revoked = store
+        .revoke_all(user_id(1), at(10))
+        .await
+        .expect("revoke_all");
+    assert_eq!(
+        sorted(revoked),
+        vec![session_id(1), session_id(2), session_id(5)]
+    );
+    for (n, expected) in [
+        (1, Some(at(10))),
+        (2, Some(at(10))),
+        (3, Some(at(5))),
+        (4, None),
+    ] {
+        assert_eq!(
+            find_session(&store, session_id(n)).await.revoked_at,
+            expected,
+            "session {n}"
+        );
+    }
+    let again = store
+        .revoke_all(user_id(1), at(20))
+        .await
+        .expect("revoke_all");
+    assert_eq!(again, Vec::<SessionId>::new());
+    let nobody = store
+        .revoke_all(user_id(9), at(20))
+        .await
+        .expect("revoke_all");
+    assert_eq!(nobody, Vec::<SessionId>::new());
+}
+
+/// `revoked_since` lists every session revoked at or after the instant, with its revocation
+/// time, and no live session.
+pub async fn revoked_since_lists_revocations_from_the_instant_on<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    for (n, user) in [(1, 1), (2, 1), (3, 2), (4, 1)] {
+        create(&store, new_session(n, user_id(user), 0, 1000)).await;
+    }
+    for (n, user, when) in [(1, 1, 10), (2, 1, 20), (3, 2, 30)] {
+        assert!(
+            store
+                .revoke(user_id(user), session_id(n), at(when))
+                .await
+                .expect("revoke")
+        );
+    }
+    let list = |since: i64| {
+        let store = &store;
+        async move {
+            let mut revoked = store.revoked_since(at(since)).await.expect("revoked_since");
+            revoked.sort();
+            revoked
+        }
+    };
+    assert_eq!(
+        list(20).await,
+        vec![(session_id(2), at(20)), (session_id(3), at(30))],
+        "the boundary is inclusive"
+    );
+    assert_eq!(list(0).await.len(), 3);
+    assert_eq!(list(31).await, vec![]);
+}
+
+fn action_token(n: u128, user: UserId, purpose: ActionPurpose, expires: i64) -> ActionToken {
+    ActionToken {
+        hash: token(n),
+        user_id: user,
+        purpose,
+        created_at: at(0),
+        expires_at: at(expires),
+    }
+}
+
+/// A live verification token verifies its user's address once (bumping the version); a
+/// second use is `None` and changes nothing.
+pub async fn verify_email_spends_a_token_once<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    let before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    store
+        .insert_action_token(action_token(1, user_id(1), ActionPurpose::VerifyEmail, 100))
+        .await
+        .expect("insert_action_token");
+
+    let verified = store
+        .verify_email(&token(1), at(50))
+        .await
+        .expect("verify_email");
+    assert_eq!(verified, Some(user_id(1)));
+    let after = find_user(&store, user_id(1)).await;
+    assert!(after.email_verified);
+    assert_eq!(after.version, before.version + 1, "the version is bumped");
+    assert!(
+        !find_user(&store, user_id(2)).await.email_verified,
+        "only that user"
+    );
+
+    let again = store
+        .verify_email(&token(1), at(51))
+        .await
+        .expect("verify_email");
+    assert_eq!(again, None, "a token is spent once");
+    assert_eq!(
+        find_user(&store, user_id(1)).await,
+        after,
+        "nothing written"
+    );
+}
+
+/// Expired (at or after `expires_at`), unknown and other-purpose tokens verify nothing and
+/// write nothing: the refused token still works before its expiry.
+pub async fn verify_email_refuses_expired_unknown_and_other_purpose_tokens<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    let before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    store
+        .insert_action_token(action_token(1, user_id(1), ActionPurpose::VerifyEmail, 100))
+        .await
+        .expect("insert_action_token");
+    store
+        .insert_action_token(action_token(
+            2,
+            user_id(1),
+            ActionPurpose::ResetPassword,
+            100,
+        ))
+        .await
+        .expect("insert_action_token");
+
+    for (hash, when, why) in [
+        (token(1), 100, "expired at its expiry instant"),
+        (token(1), 150, "expired"),
+        (token(2), 50, "for another purpose"),
+        (token(3), 50, "unknown"),
+    ] {
+        let result = store
+            .verify_email(&hash, at(when))
+            .await
+            .expect("verify_email");
+        assert_eq!(result, None, "{why}");
+    }
+    assert_eq!(
+        find_user(&store, user_id(1)).await,
+        before,
+        "nothing written"
+    );
+
+    let verified = store
+        .verify_email(&token(1), at(99))
+        .await
+        .expect("verify_email");
+    assert_eq!(
+        verified,
+        Some(user_id(1)),
+        "the refusals did not spend the token"
+    );
+}
+
+/// Of 8 concurrent verifications with one token, exactly one succeeds (bumping the version
+/// once); repeated with 8 tokens so that the calls really overlap.
+pub async fn concurrent_email_verifications_spend_the_token_once<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    const CALLS: usize = 8;
+    const ROUNDS: u128 = 8;
+    let mut before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let store = Arc::new(store);
+    for round in 0..ROUNDS {
+        store
+            .insert_action_token(action_token(
+                round,
+                user_id(1),
+                ActionPurpose::VerifyEmail,
+                100,
+            ))
+            .await
+            .expect("insert_action_token");
+        let start = Arc::new(tokio::sync::Barrier::new(CALLS));
+        let tasks: Vec<_> = (0..CALLS)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                let start = Arc::clone(&start);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store.verify_email(&token(round), at(10)).await
+                })
+            })
+            .collect();
+        let mut verified = Vec::new();
+        for task in tasks {
+            if let Some(user) = task.await.expect("task").expect("verify_email") {
+                verified.push(user);
+            }
+        }
+        assert_eq!(verified, vec![user_id(1)], "round {round}");
+        let after = find_user(store.as_ref(), user_id(1)).await;
+        assert_eq!(
+            after.version,
+            before.version + 1,
+            "round {round}: one version bump"
+        );
+        before = after;
+    }
+}
