@@ -3,3 +3,4 @@
 //! (The black-box API tests live in `api/`.)
 
 pub mod contract;
+pub mod support;

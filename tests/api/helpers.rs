@@ -11,11 +11,40 @@ pub const JWT_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
 /// A password zxcvbn scores 4.
 pub const PASSWORD: &str = "violet elephant parachute 42";
 
+/// Which adapters a test app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// SQLite and the in-process revocation list and cache: the embedded default.
+    Embedded,
+    /// PostgreSQL (a fresh database per test) and Redis (a fresh key prefix per test), from
+    /// `TEST_DATABASE_URL` and `TEST_REDIS_URL`.
+    Production,
+}
+
+impl Stack {
+    /// The stack `UMS_TEST_STACK` names (`embedded`, the default, or `production`);
+    /// `cargo xtask test` runs this test binary once with each.
+    pub fn from_env() -> Self {
+        match std::env::var("UMS_TEST_STACK").as_deref() {
+            Err(_) | Ok("" | "embedded") => Self::Embedded,
+            Ok("production") => Self::Production,
+            Ok(other) => panic!("UMS_TEST_STACK must be embedded or production, not {other:?}"),
+        }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub dir: tempfile::TempDir,
     pub handle: actix_web::dev::ServerHandle,
+    pub stack: Stack,
+    /// The settings overrides this app was built with (database, Redis), for siblings.
+    vars: Vec<(String, String)>,
     document: Value,
+    // Dropped after the server handle is no longer used: the database is dropped, the keys
+    // deleted.
+    _database: Option<ums_tests::support::postgres::TestDatabase>,
+    _redis: Option<ums_tests::support::redis::TestRedis>,
 }
 
 pub struct TestResponse {
@@ -59,11 +88,45 @@ pub fn test_settings(dir: &std::path::Path, overrides: &[(&str, &str)]) -> Setti
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_in(tempfile::tempdir().expect("temp dir"), &[]).await
+    spawn_app_with(
+        Stack::from_env(),
+        tempfile::tempdir().expect("temp dir"),
+        &[],
+    )
+    .await
 }
 
-pub async fn spawn_app_in(dir: tempfile::TempDir, overrides: &[(&str, &str)]) -> TestApp {
-    let settings = test_settings(dir.path(), overrides);
+pub async fn spawn_app_with(
+    stack: Stack,
+    dir: tempfile::TempDir,
+    overrides: &[(&str, &str)],
+) -> TestApp {
+    let (database, redis) = match stack {
+        Stack::Embedded => (None, None),
+        Stack::Production => {
+            let pg = ums_tests::support::env::test_database_url()
+                .expect("UMS_TEST_STACK=production needs TEST_DATABASE_URL");
+            let redis = ums_tests::support::env::test_redis_url()
+                .expect("UMS_TEST_STACK=production needs TEST_REDIS_URL");
+            (
+                Some(ums_tests::support::postgres::TestDatabase::create(&pg)),
+                Some(ums_tests::support::redis::TestRedis::new(&redis)),
+            )
+        }
+    };
+    let mut vars: Vec<(String, String)> = Vec::new();
+    if let Some(database) = &database {
+        vars.push(("DATABASE_URL".into(), database.url.clone()));
+    }
+    if let Some(redis) = &redis {
+        vars.push(("REDIS_URL".into(), redis.url.clone()));
+        vars.push(("UMS_REDIS_PREFIX".into(), redis.prefix.clone()));
+    }
+    for (name, value) in overrides {
+        vars.push(((*name).into(), (*value).into()));
+    }
+    let overrides: Vec<(&str, &str)> = vars.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let settings = test_settings(dir.path(), &overrides);
     let app = Application::build(settings).await.expect("the app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
@@ -73,11 +136,29 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, overrides: &[(&str, &str)]) ->
         base,
         dir,
         handle,
+        stack,
+        vars,
         document: serde_json::to_value(document).expect("document serialises"),
+        _database: database,
+        _redis: redis,
     }
 }
 
 impl TestApp {
+    /// A second instance of the service sharing this one's database and Redis (not its
+    /// in-process state): what a load balancer would put beside it.
+    pub async fn spawn_sibling(&self) -> TestApp {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut sibling = spawn_app_with(Stack::Embedded, dir, &vars).await;
+        sibling.stack = self.stack;
+        sibling
+    }
+
     /// Sends a request and checks the response against the conventions and the document.
     pub async fn send(
         &self,
@@ -164,7 +245,20 @@ impl TestApp {
             response.header("x-request-id").is_some(),
             "{what}: no X-Request-Id"
         );
-        if response.status.as_u16() >= 400 {
+        let path_only = path.split('?').next().unwrap_or(path);
+        let operation = self.operation(method, path_only);
+        // The body the document promises for this status, if it names one.
+        let documented_type = match &operation {
+            Operation::Documented(responses) => responses[response.status.as_str()]["content"]
+                .as_object()
+                .and_then(|content| content.keys().next().cloned()),
+            _ => None,
+        };
+        let problem_expected = response.status.as_u16() >= 400
+            && documented_type
+                .as_deref()
+                .is_none_or(|t| t == "application/problem+json");
+        if problem_expected {
             assert_eq!(
                 response.header("content-type"),
                 Some("application/problem+json"),
@@ -179,6 +273,12 @@ impl TestApp {
                 response.header("x-request-id"),
                 "{what}"
             );
+        } else if let Some(documented) = &documented_type {
+            let actual = response.header("content-type").unwrap_or_default();
+            assert!(
+                actual.starts_with(documented.as_str()),
+                "{what}: {actual} is not {documented}"
+            );
         }
         if response.status == StatusCode::UNAUTHORIZED {
             let challenge = response.header("www-authenticate").unwrap_or_default();
@@ -187,8 +287,7 @@ impl TestApp {
                 "{what}: WWW-Authenticate {challenge:?}"
             );
         }
-        let path_only = path.split('?').next().unwrap_or(path);
-        match self.operation(method, path_only) {
+        match operation {
             Operation::Documented(responses) => assert!(
                 responses.get(response.status.as_str()).is_some(),
                 "{what}: status not in the OpenAPI document for this operation: {}",
@@ -210,10 +309,10 @@ impl TestApp {
     }
 
     fn operation(&self, method: &Method, path: &str) -> Operation {
-        let wanted: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        let wanted: Vec<&str> = path.split('/').collect();
         let paths = self.document["paths"].as_object().expect("paths");
         for (template, item) in paths {
-            let parts: Vec<&str> = template.trim_end_matches('/').split('/').collect();
+            let parts: Vec<&str> = template.split('/').collect();
             let matches = parts.len() == wanted.len()
                 && parts
                     .iter()

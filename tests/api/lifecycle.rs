@@ -1,16 +1,16 @@
-//! Start-up behaviour: data survives a restart, and with no JWT secret configured one is
-//! generated once and kept beside the database.
+//! Start-up behaviour of the embedded default: data survives a restart, and with no JWT secret
+//! configured one is generated once and kept beside the database.
 
 use actix_web::http::StatusCode;
 
-use crate::helpers::{PASSWORD, spawn_app_in};
+use crate::helpers::{PASSWORD, Stack, spawn_app_with};
 
 #[actix_web::test]
 async fn data_and_sessions_survive_a_restart_with_a_generated_secret() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_owned();
     let unset = [("UMS_JWT_SECRET", "")];
-    let app = spawn_app_in(dir, &unset).await;
+    let app = spawn_app_with(Stack::Embedded, dir, &unset).await;
     app.register("persist@example.com", "persist").await;
     let tokens = app.login("persist", PASSWORD).await;
     let access = tokens["access_token"].as_str().unwrap().to_owned();
@@ -41,7 +41,7 @@ async fn data_and_sessions_survive_a_restart_with_a_generated_secret() {
     app.handle.stop(true).await;
     let dir = app.dir;
 
-    let app = spawn_app_in(dir, &unset).await;
+    let app = spawn_app_with(Stack::Embedded, dir, &unset).await;
     assert_eq!(
         std::fs::read_to_string(&secret_file).unwrap(),
         secret,

@@ -14,4 +14,5 @@ mod helpers;
 mod lifecycle;
 mod me;
 mod openapi;
+mod production;
 mod tokens;

@@ -96,6 +96,17 @@ async fn profile_validation_and_username_conflicts() {
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(invalid.body["errors"]["username"].is_array());
     assert!(invalid.body["errors"]["preferences"].is_array());
+    // U+0000 cannot be stored by every store (PostgreSQL's jsonb): refused alike everywhere.
+    let nul = app
+        .send(
+            Method::PATCH,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({"preferences": {"note": "a\u{0}b"}})),
+        )
+        .await;
+    assert_eq!(nul.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(nul.body["errors"]["preferences"].is_array());
     let renamed = app
         .send(
             Method::PATCH,

@@ -63,11 +63,17 @@ async fn security_requirements_match_behaviour() {
         for (method, op) in item.as_object().unwrap() {
             let secured = op.get("security").is_some();
             let documents_401 = op["responses"].get("401").is_some();
+            let http_method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let response = app.send(http_method, path, None, None).await;
             if secured {
                 assert!(documents_401, "{method} {path}: secured but no 401");
-                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-                let response = app.send(method, path, None, None).await;
-                assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{path}");
+                assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            } else {
+                assert_ne!(
+                    response.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} asks for a token the document does not mention"
+                );
             }
         }
     }

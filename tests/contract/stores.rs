@@ -15,10 +15,14 @@
 //! ```
 //!
 //! `fresh` is an async fn returning `(store, guard)`; the guard (a temporary directory, a
-//! database that drops itself, or `()`) lives until the check ends. The macro generates one
-//! multi-threaded `#[tokio::test]` per check, so the caller needs `tokio` with the `macros`
-//! and `rt-multi-thread` features among its dev-dependencies. A check added here is run by
-//! every adapter using the macro, so adapters cannot drift apart.
+//! database that drops itself, or `()`) lives until the check ends. For a store that needs a
+//! server the environment may not provide, write `store_contract_tests!(optional fresh)`
+//! with a `fresh` returning `Option<(store, guard)>`: on `None` each test returns without
+//! checking anything (`support::env` says why on stderr, and fails under `CI=true`).
+//!
+//! The macro generates one multi-threaded `#[tokio::test]` per check, so the caller needs
+//! `tokio` with the `macros` and `rt-multi-thread` features among its dev-dependencies. A
+//! check added here is run by every adapter using the macro, so adapters cannot drift apart.
 //!
 //! # Conventions
 //!
@@ -52,10 +56,19 @@ use uuid::Uuid;
 
 /// Generates one `#[tokio::test]` per contract check in this module, each given a fresh store
 /// by `$fresh` (an async fn, or closure returning a future, yielding `(store, guard)`).
+///
+/// `store_contract_tests!(optional $fresh)` takes a `$fresh` yielding
+/// `Option<(store, guard)>` instead, and skips the check on `None`.
 #[macro_export]
 macro_rules! store_contract_tests {
+    (optional $fresh:expr) => {
+        $crate::store_contract_tests!(@checks [optional] $fresh);
+    };
     ($fresh:expr) => {
-        $crate::store_contract_tests!(@each $fresh;
+        $crate::store_contract_tests!(@checks [required] $fresh);
+    };
+    (@checks [$mode:ident] $fresh:expr) => {
+        $crate::store_contract_tests!(@each [$mode] $fresh;
             insert_and_find_round_trip_every_field,
             duplicate_email_is_refused_regardless_of_case,
             duplicate_username_differing_only_in_case_is_refused,
@@ -79,11 +92,22 @@ macro_rules! store_contract_tests {
             concurrent_email_verifications_spend_the_token_once,
         );
     };
-    (@each $fresh:expr; $($check:ident),+ $(,)?) => {
+    (@each [required] $fresh:expr; $($check:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
                 let (store, _guard) = ($fresh)().await;
+                $crate::contract::stores::$check(store).await;
+            }
+        )+
+    };
+    (@each [optional] $fresh:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let Some((store, _guard)) = ($fresh)().await else {
+                    return;
+                };
                 $crate::contract::stores::$check(store).await;
             }
         )+

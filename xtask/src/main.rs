@@ -1,6 +1,8 @@
 //! Project automation, run as `cargo xtask <task>` (see `.cargo/config.toml`):
 //!
-//! - `test`: every test suite of the workspace, then a summary of what ran and what was skipped;
+//! - `test`: every test suite of the workspace, then a summary of what ran and what was skipped.
+//!   PostgreSQL and Redis come from `TEST_DATABASE_URL` / `TEST_REDIS_URL`, or are started as
+//!   throwaway servers when their binaries are installed; under `CI=true` a skip is a failure;
 //! - `tidy`: `cargo fmt --check` and `cargo clippy --all-targets -D warnings`;
 //! - `openapi`: writes the OpenAPI document to `docs/openapi.json`.
 //!
@@ -9,6 +11,8 @@
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+
+mod servers;
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -87,16 +91,16 @@ impl Tally {
     }
 }
 
-fn test() -> Result<(), String> {
-    println!(
-        "xtask: running every suite: `cargo test --workspace` (unit, contract, black-box, doc tests)"
-    );
-    let mut child = cargo()
-        .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
-        .stdout(Stdio::piped())
+/// Runs `cargo test` with extra environment, echoing its output and tallying libtest's lines.
+fn cargo_test(args: &[&str], env: &[(String, String)], tally: &mut Tally) -> Result<bool, String> {
+    let mut command = cargo();
+    command.arg("test").args(args).stdout(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start cargo test: {e}"))?;
-    let mut tally = Tally::default();
     if let Some(stdout) = child.stdout.take() {
         let mut out = std::io::stdout().lock();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -105,25 +109,91 @@ fn test() -> Result<(), String> {
         }
     }
     let status = child.wait().map_err(|e| format!("cargo test: {e}"))?;
+    Ok(status.success())
+}
+
+fn test() -> Result<(), String> {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let postgres = servers::postgres();
+    let redis = servers::redis();
+    let mut env = Vec::new();
+    let mut skipped = Vec::new();
+    match &postgres {
+        Ok(server) => {
+            println!("xtask: PostgreSQL: {}", server.describe());
+            env.push(("TEST_DATABASE_URL".to_owned(), server.url.clone()));
+        }
+        Err(why) => skipped.push(format!("PostgreSQL suites: {why}")),
+    }
+    match &redis {
+        Ok(server) => {
+            println!("xtask: Redis: {}", server.describe());
+            env.push(("TEST_REDIS_URL".to_owned(), server.url.clone()));
+        }
+        Err(why) => skipped.push(format!("Redis suites: {why}")),
+    }
+    if ci && !skipped.is_empty() {
+        return Err(format!(
+            "under CI every suite must run, but: {}",
+            skipped.join("; ")
+        ));
+    }
+
+    let mut tally = Tally::default();
+    println!(
+        "xtask: running every suite: cargo test --workspace (unit, contract, black-box on the embedded default, doc tests)"
+    );
+    let mut ok = cargo_test(
+        &["--workspace", "--all-features", "--no-fail-fast"],
+        &env,
+        &mut tally,
+    )?;
+    let production = postgres.is_ok() && redis.is_ok();
+    if production {
+        println!("xtask: running the black-box API suite again on PostgreSQL + Redis");
+        let mut production_env = env.clone();
+        production_env.push(("UMS_TEST_STACK".to_owned(), "production".to_owned()));
+        ok &= cargo_test(
+            &["-p", "ums-tests", "--test", "api"],
+            &production_env,
+            &mut tally,
+        )?;
+    } else {
+        skipped.push("black-box API suite on PostgreSQL + Redis: needs both servers".to_owned());
+    }
+    drop(postgres);
+    drop(redis);
 
     println!();
     println!("xtask: suites run:");
     println!("  - domain: value objects, policies, use cases against mockall mocks");
-    println!("  - adapters: crypto (bcrypt, JWT, random, zxcvbn), mail (file), memory and SQLite,");
-    println!("    the last two through the shared port contract suite (tests/contract)");
     println!(
-        "  - api: black-box HTTP tests on the embedded default (SQLite + in-process revocation)"
+        "  - adapters: crypto, mail; the port contract suite (tests/contract) against SQLite and memory"
     );
-    println!("xtask: suites skipped:");
-    println!(
-        "  - PostgreSQL and Redis adapters: not built yet, so there is nothing to run against them"
-    );
+    if env.iter().any(|(n, _)| n == "TEST_DATABASE_URL") {
+        println!("    and against PostgreSQL (a fresh database per test)");
+    }
+    if env.iter().any(|(n, _)| n == "TEST_REDIS_URL") {
+        println!("    and against Redis (a fresh key prefix per test)");
+    }
+    println!("  - api: black-box HTTP tests on SQLite + in-process revocation and cache");
+    if production {
+        println!("  - api: the same black-box HTTP tests on PostgreSQL + Redis");
+    }
+    if skipped.is_empty() {
+        println!("xtask: nothing skipped");
+    } else {
+        println!("xtask: suites skipped:");
+        for why in &skipped {
+            println!("  - {why}");
+        }
+    }
     println!(
         "xtask: {} test binaries, {} ignored tests",
         tally.binaries, tally.ignored
     );
     println!("summary: {} passed, {} failed", tally.passed, tally.failed);
-    if !status.success() || tally.failed > 0 {
+    if !ok || tally.failed > 0 {
         return Err("tests failed".to_owned());
     }
     if tally.passed == 0 {

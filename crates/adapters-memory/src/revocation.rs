@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::BoxError;
 use domain::model::SessionId;
-use domain::ports::{Clock, RevocationError, TokenRevocation};
+use domain::ports::{Clock, Readiness, RevocationError, TokenRevocation};
 
 /// Below this many entries the map is never swept: a sweep would cost more than it saves.
 const MIN_SWEEP_LEN: usize = 1024;
@@ -38,7 +39,8 @@ impl Entries {
 /// doubled in size since the last sweep, so memory stays proportional to the live entries.
 /// A `revoke` whose `until` has already passed records nothing (but never shortens an entry).
 ///
-/// Locks are held for a map operation only (never across an `.await`). Never fails.
+/// Locks are held for a map operation only (never across an `.await`). Never fails, and is
+/// always ready.
 pub struct MemoryRevocation {
     clock: Arc<dyn Clock>,
     entries: Mutex<Entries>,
@@ -114,5 +116,12 @@ impl TokenRevocation for MemoryRevocation {
             }
             None => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl Readiness for MemoryRevocation {
+    async fn ready(&self) -> Result<(), BoxError> {
+        Ok(())
     }
 }

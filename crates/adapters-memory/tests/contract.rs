@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use adapters_memory::MemoryRevocation;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::model::SessionId;
-use domain::ports::{Clock, TokenRevocation};
+use domain::ports::{Clock, Readiness, TokenRevocation};
 use ums_tests::contract::revocation as contract;
 use uuid::Uuid;
 
@@ -88,6 +88,35 @@ mod shared_contract {
     async fn run_all_passes_too() {
         contract::run_all(fresh).await;
     }
+
+    #[tokio::test]
+    async fn revocation_ends_after_until() {
+        let clock = ManualClock::new();
+        let list = MemoryRevocation::new(clock.clone());
+        let now = clock.now();
+        contract::revocation_ends_after_until(list, now, async |by| clock.advance(by)).await;
+    }
+
+    #[tokio::test]
+    async fn the_latest_until_wins() {
+        let clock = ManualClock::new();
+        let list = MemoryRevocation::new(clock.clone());
+        let now = clock.now();
+        contract::the_latest_until_wins(list, now, async |by| clock.advance(by)).await;
+    }
+
+    #[tokio::test]
+    async fn run_timed_passes_too() {
+        let clock = ManualClock::new();
+        let fresh = || (MemoryRevocation::new(clock.clone()), clock.now());
+        contract::run_timed(fresh, async |by| clock.advance(by)).await;
+    }
+}
+
+#[tokio::test]
+async fn always_ready() {
+    let (list, _) = fresh();
+    assert!(list.ready().await.is_ok());
 }
 
 #[tokio::test]

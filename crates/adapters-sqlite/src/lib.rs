@@ -50,6 +50,11 @@ type SqlitePool = Pool<ConnectionManager<SqliteConnection>>;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One permit per pooled connection, taken before work goes to a blocking thread, so an
+    /// exhausted pool makes callers wait on the async side, not pile up blocked threads.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// How long a caller waits for a permit (the pool's connection timeout).
+    wait: Duration,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -147,7 +152,11 @@ impl SqliteStore {
                 source,
             })?;
         tracing::info!(path, pool_size, "opened the SQLite store");
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(pool_size as usize)),
+            wait: connect_timeout,
+        })
     }
 
     /// Applies every migration not yet applied, returning the versions it applied, oldest
@@ -238,15 +247,21 @@ impl SqliteStore {
     }
 
     /// Runs `f` with a pooled connection on tokio's blocking pool, inside the caller's
-    /// tracing span. A checkout that times out is `Unavailable`.
+    /// tracing span, once a permit is free. Waiting longer than the connection timeout for a
+    /// permit or a connection is `Unavailable`.
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
     {
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Unavailable("every database connection is busy".into()))?
+            .map_err(|e| StoreError::Unexpected(Box::new(e)))?;
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let _entered = span.enter();
             let mut conn = pool
                 .get()
@@ -265,4 +280,11 @@ fn immediate<T>(
     f: impl FnOnce(&mut SqliteConnection) -> Result<T, TxError>,
 ) -> Result<T, StoreError> {
     conn.immediate_transaction(f).map_err(StoreError::from)
+}
+
+#[async_trait::async_trait]
+impl domain::ports::Readiness for SqliteStore {
+    async fn ready(&self) -> Result<(), domain::BoxError> {
+        self.ping().await.map_err(Into::into)
+    }
 }

@@ -95,13 +95,13 @@ fn serve(settings: Settings) -> Result<(), String> {
 }
 
 async fn migrate(settings: &Settings) -> Result<(), String> {
-    let (_, applied) = startup::open_store(settings)
+    let store = startup::open_store(settings)
         .await
         .map_err(|e| e.to_string())?;
-    if applied.is_empty() {
+    if store.applied.is_empty() {
         println!("database is up to date");
     } else {
-        for name in applied {
+        for name in store.applied {
             println!("applied {name}");
         }
     }

@@ -14,13 +14,18 @@ use crate::problem::{PROBLEM_JSON, REQUEST_ID, problem_response};
 /// The request-id header.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// A client's request id is echoed if it is 1-128 visible ASCII characters; otherwise a new
-/// UUID v7 is generated.
+/// A client's request id is echoed if it is 1-128 characters of `[A-Za-z0-9._:-]` (safe in
+/// logs and headers); otherwise a new UUID v7 is generated.
 fn request_id(req: &ServiceRequest) -> String {
     req.headers()
         .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+        })
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }
 
@@ -51,11 +56,16 @@ pub async fn request_context(
         );
     });
 
-    let is_problem = response
+    // A handler's own JSON error body (a problem document, or a documented body such as the
+    // readiness report) is kept; anything else actix produced is turned into a problem.
+    let has_json_body = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    let mut response = if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
+        });
+    let mut response = if (status.is_client_error() || status.is_server_error()) && !has_json_body {
         // An error actix produced itself (no route, wrong method, ...): give it a problem body.
         let (request, old) = response.into_parts();
         let title = status.canonical_reason().unwrap_or("Error");

@@ -32,6 +32,7 @@ use crate::routes;
         routes::me::update_me,
         routes::me::change_password,
         routes::health::health,
+        routes::health::ready,
         routes::health::openapi_json,
         routes::health::swagger_ui,
     ),
@@ -51,7 +52,8 @@ pub fn document() -> OpenApiDoc {
     ApiDoc::openapi()
 }
 
-/// Applies the conventions every operation shares: error bodies are problem documents, every
+/// Applies the conventions every operation shares: error bodies (unless an operation documents
+/// its own, as readiness does) are problem documents, every
 /// response carries `X-Request-Id`, 401 carries `WWW-Authenticate`, 503 `Retry-After`.
 struct Conventions;
 
@@ -80,7 +82,8 @@ impl Modify for Conventions {
                             .build(),
                     );
                     let code: u16 = status.parse().unwrap_or(0);
-                    if code >= 400 {
+                    // Error responses without a body of their own are problem documents.
+                    if code >= 400 && response.content.is_empty() {
                         response.content.insert(
                             PROBLEM_JSON.to_owned(),
                             ContentBuilder::new()
@@ -176,11 +179,10 @@ impl RouteTable {
     }
 }
 
+/// A path's segments; a trailing slash is a segment of its own, so `/users/me/` is not
+/// `/users/me`.
 fn segments(path: &str) -> Vec<String> {
-    path.trim_end_matches('/')
-        .split('/')
-        .map(str::to_owned)
-        .collect()
+    path.split('/').map(str::to_owned).collect()
 }
 
 #[cfg(test)]
@@ -195,6 +197,11 @@ mod tests {
         me.sort_by_key(ToString::to_string);
         assert_eq!(me, vec![Method::GET, Method::PATCH]);
         assert!(table.methods_for("/api/v1/nope").is_empty());
+        assert!(
+            table.methods_for("/api/v1/users/me/").is_empty(),
+            "a trailing slash is another path"
+        );
+        assert_eq!(table.methods_for("/api/docs/"), vec![Method::GET]);
     }
 
     #[test]
@@ -205,6 +212,10 @@ mod tests {
         for (path, item) in json["paths"].as_object().into_iter().flatten() {
             for (method, op) in item.as_object().into_iter().flatten() {
                 for (status, response) in op["responses"].as_object().into_iter().flatten() {
+                    // Readiness documents its own body for 503; every other error is a problem.
+                    if path == "/health/ready" {
+                        continue;
+                    }
                     if status.starts_with('4') || status.starts_with('5') {
                         checked += 1;
                         assert!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use domain::model::PasswordRules;
 use domain::settings::AuthSettings;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// A configuration value that cannot be used; the message names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -29,13 +29,43 @@ impl ConfigError {
 }
 
 /// Which store serves persistence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DatabaseKind {
     /// A SQLite file (the embedded default).
     Sqlite {
         /// Path of the database file.
         path: PathBuf,
     },
+    /// A PostgreSQL server (production).
+    Postgres {
+        /// The connection URL; it may hold a password, so it is kept secret.
+        url: SecretString,
+    },
+}
+
+impl PartialEq for DatabaseKind {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Sqlite { path: a }, Self::Sqlite { path: b }) => a == b,
+            (Self::Postgres { url: a }, Self::Postgres { url: b }) => {
+                a.expose_secret() == b.expose_secret()
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The shared Redis server, when one is configured.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `REDIS_URL`; it may hold a password, so it is kept secret.
+    pub url: SecretString,
+    /// Prefix of every key (`UMS_REDIS_PREFIX`, default `ums:`), so servers can be shared.
+    pub key_prefix: String,
+    /// Longest wait for one command, pool wait included (`UMS_REDIS_TIMEOUT_MS`, default 500).
+    pub command_timeout: Duration,
+    /// Pooled connections (`UMS_REDIS_POOL_SIZE`, default 16).
+    pub pool_size: usize,
 }
 
 /// Log line format.
@@ -62,8 +92,15 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// Longest wait for a pooled connection (`UMS_DB_TIMEOUT_SECS`, default 5).
     pub db_timeout: Duration,
+    /// Longest a PostgreSQL statement may run (`UMS_DB_STATEMENT_TIMEOUT_SECS`, default 10).
+    pub db_statement_timeout: Duration,
+    /// Redis for revocation and the user cache (`REDIS_URL`); unset: in process.
+    pub redis: Option<RedisConfig>,
+    /// Lifetime of a cached user (`UMS_CACHE_TTL_SECS`, default 60).
+    pub cache_ttl: Duration,
     /// HS256 signing secret, at least 32 bytes (`UMS_JWT_SECRET`). Unset: generated on first
-    /// start and kept in a file beside the SQLite database.
+    /// start and kept in a file beside the SQLite database; required with PostgreSQL, where
+    /// every instance must sign with the same key.
     pub jwt_secret: Option<SecretString>,
     /// `iss` of access tokens (`UMS_JWT_ISSUER`, default `ums`).
     pub jwt_issuer: String,
@@ -136,15 +173,54 @@ impl Settings {
                 ));
             }
         };
+        let database = parse_database_url(env.get("DATABASE_URL"))?;
+        if matches!(database, DatabaseKind::Postgres { .. }) && jwt_secret.is_none() {
+            return Err(ConfigError::new(
+                "UMS_JWT_SECRET",
+                "is required with PostgreSQL: every instance must sign with the same key",
+            ));
+        }
         Ok(Self {
             host: env
                 .get("UMS_HOST")
                 .unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: env.number("UMS_PORT", 8080, 0, 65535)?,
             workers: env.optional_number("UMS_WORKERS", 1, 1024)?,
-            database: parse_database_url(env.get("DATABASE_URL"))?,
+            database,
             db_pool_size: env.number("UMS_DB_POOL_SIZE", 8, 1, 1024)?,
             db_timeout: Duration::from_secs(env.number("UMS_DB_TIMEOUT_SECS", 5, 1, 600)?),
+            db_statement_timeout: Duration::from_secs(env.number(
+                "UMS_DB_STATEMENT_TIMEOUT_SECS",
+                10,
+                1,
+                3600,
+            )?),
+            redis: match env.get("REDIS_URL") {
+                None => None,
+                Some(url) => {
+                    if !url.starts_with("redis://") {
+                        return Err(ConfigError::new(
+                            "REDIS_URL",
+                            "must start with redis:// (rediss:// needs TLS, which this build does not include)",
+                        ));
+                    }
+
+                    Some(RedisConfig {
+                        url: SecretString::from(url),
+                        key_prefix: env
+                            .get("UMS_REDIS_PREFIX")
+                            .unwrap_or_else(|| "ums:".to_owned()),
+                        command_timeout: Duration::from_millis(env.number(
+                            "UMS_REDIS_TIMEOUT_MS",
+                            500,
+                            10,
+                            60_000,
+                        )?),
+                        pool_size: env.number("UMS_REDIS_POOL_SIZE", 16, 1, 1024)?,
+                    })
+                }
+            },
+            cache_ttl: Duration::from_secs(env.number("UMS_CACHE_TTL_SECS", 60, 1, 86_400)?),
             jwt_secret,
             jwt_issuer: env
                 .get("UMS_JWT_ISSUER")
@@ -186,15 +262,14 @@ fn parse_database_url(url: Option<String>) -> Result<DatabaseKind, ConfigError> 
         });
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(ConfigError::new(
-            "DATABASE_URL",
-            "PostgreSQL is not supported by this build yet; use a SQLite path or sqlite:// URL",
-        ));
+        return Ok(DatabaseKind::Postgres {
+            url: SecretString::from(url),
+        });
     }
     if url.contains("://") {
         return Err(ConfigError::new(
             "DATABASE_URL",
-            "unsupported scheme; use sqlite://PATH or a file path",
+            "unsupported scheme; use postgres://…, sqlite://PATH or a file path",
         ));
     }
     Ok(DatabaseKind::Sqlite {
@@ -272,6 +347,23 @@ mod tests {
         assert_eq!(s.bcrypt_cost, 12);
         assert_eq!(s.max_body_bytes, 65536);
         assert_eq!(s.auth.access_ttl, TimeDelta::minutes(15));
+        assert!(s.redis.is_none());
+    }
+
+    #[test]
+    fn redis_url_selects_redis_with_its_settings() {
+        let s = settings(&[
+            ("REDIS_URL", "redis://:pw@cache:6379/2"),
+            ("UMS_REDIS_PREFIX", "a:"),
+        ])
+        .unwrap();
+        let redis = s.redis.unwrap();
+        assert_eq!(redis.key_prefix, "a:");
+        assert_eq!(redis.command_timeout, Duration::from_millis(500));
+        assert!(
+            !format!("{redis:?}").contains("pw"),
+            "the URL's password is redacted"
+        );
     }
 
     #[test]
@@ -290,11 +382,18 @@ mod tests {
                 path: "data/ums.sqlite".into()
             }
         );
-        for bad in [
-            "mysql://localhost/db",
-            "postgres://localhost/ums",
-            "sqlite://",
-        ] {
+        let s = settings(&[
+            ("DATABASE_URL", "postgres://ums:pw@db/ums"),
+            ("UMS_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(matches!(s.database, DatabaseKind::Postgres { .. }));
+        let err = settings(&[("DATABASE_URL", "postgres://ums:pw@db/ums")]).unwrap_err();
+        assert_eq!(
+            err.variable, "UMS_JWT_SECRET",
+            "a generated secret cannot be shared"
+        );
+        for bad in ["mysql://localhost/db", "sqlite://"] {
             let err = settings(&[("DATABASE_URL", bad)]).unwrap_err();
             assert_eq!(err.variable, "DATABASE_URL", "{bad}");
         }
@@ -310,6 +409,8 @@ mod tests {
             ("UMS_JWT_SECRET", "too-short"),
             ("UMS_LOG_FORMAT", "xml"),
             ("UMS_ACCESS_TOKEN_TTL_SECS", "0"),
+            ("REDIS_URL", "localhost:6379"),
+            ("UMS_CACHE_TTL_SECS", "0"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name);

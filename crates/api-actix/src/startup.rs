@@ -12,9 +12,15 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use adapters_crypto::{BcryptHasher, JwtCodec, OsRandom, SystemClock, UuidV7Ids, ZxcvbnStrength};
 use adapters_mail::FileMailer;
-use adapters_memory::MemoryRevocation;
+use adapters_memory::{MemoryRevocation, MemoryUserCache};
+use adapters_postgres::{PgPoolSettings, PostgresStore};
+use adapters_redis::{RedisClient, RedisRevocation, RedisSettings, RedisUserCache};
 use adapters_sqlite::SqliteStore;
-use domain::ports::Clock;
+use chrono::TimeDelta;
+use domain::cache::CachedStore;
+use domain::ports::{
+    Clock, PasswordHasher, Readiness, SessionStore, TokenRevocation, UserCache, UserStore,
+};
 use domain::services::{AccountService, AuthService, Ports};
 use secrecy::{ExposeSecret, SecretString};
 use utoipa_swagger_ui::SwaggerUi;
@@ -50,43 +56,132 @@ pub enum StartupError {
 }
 
 /// The use-case services, wired to the adapters the settings select.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Services {
     /// Authentication use cases.
     pub auth: AuthService,
     /// Account use cases.
     pub account: AccountService,
+    /// The dependencies the readiness probe reports, by name (`database`, `cache`).
+    pub readiness: Vec<(&'static str, Arc<dyn Readiness>)>,
 }
 
-/// Opens the SQLite store (running pending migrations), off the async runtime.
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
+}
+
+/// An opened store: the same adapter behind both storage ports, and its readiness probe.
+pub struct OpenedStore {
+    /// The user store.
+    pub users: Arc<dyn UserStore>,
+    /// The session store.
+    pub sessions: Arc<dyn SessionStore>,
+    /// Its readiness probe.
+    pub readiness: Arc<dyn Readiness>,
+    /// What it is, for the log (no secrets).
+    pub description: String,
+    /// Migrations applied while opening.
+    pub applied: Vec<String>,
+}
+
+impl std::fmt::Debug for OpenedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedStore")
+            .field("description", &self.description)
+            .field("applied", &self.applied)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the configured store (SQLite or PostgreSQL) and applies pending migrations, off the
+/// async runtime.
 ///
 /// # Errors
 /// [`StartupError::Database`].
-pub async fn open_store(settings: &Settings) -> Result<(SqliteStore, Vec<String>), StartupError> {
-    let DatabaseKind::Sqlite { path } = settings.database.clone();
+pub async fn open_store(settings: &Settings) -> Result<OpenedStore, StartupError> {
+    let database = settings.database.clone();
     let pool_size = settings.db_pool_size;
     let timeout = settings.db_timeout;
-    tokio::task::spawn_blocking(move || {
-        let location = path.to_string_lossy().into_owned();
-        let store = SqliteStore::open(&location, pool_size, timeout)
-            .map_err(|e| StartupError::Database(format!("{location}: {e}")))?;
-        let applied = store
-            .run_migrations()
-            .map_err(|e| StartupError::Database(format!("{location}: {e}")))?;
-        Ok((store, applied))
+    let statement_timeout = settings.db_statement_timeout;
+    tokio::task::spawn_blocking(move || match database {
+        DatabaseKind::Sqlite { path } => {
+            let location = path.to_string_lossy().into_owned();
+            let fail =
+                |e: &dyn std::fmt::Display| StartupError::Database(format!("{location}: {e}"));
+            let store = SqliteStore::open(&location, pool_size, timeout).map_err(|e| fail(&e))?;
+            let applied = store.run_migrations().map_err(|e| fail(&e))?;
+            let store = Arc::new(store);
+            Ok(OpenedStore {
+                users: store.clone(),
+                sessions: store.clone(),
+                readiness: store,
+                description: format!("sqlite ({location})"),
+                applied,
+            })
+        }
+        DatabaseKind::Postgres { url } => {
+            let shown = redact_url(url.expose_secret());
+            let fail = |e: &dyn std::fmt::Display| StartupError::Database(format!("{shown}: {e}"));
+            let store = PostgresStore::open(
+                url.expose_secret(),
+                PgPoolSettings {
+                    pool_size,
+                    connect_timeout: timeout,
+                    statement_timeout,
+                },
+            )
+            .map_err(|e| fail(&e))?;
+            let applied = store.run_migrations().map_err(|e| fail(&e))?;
+            let store = Arc::new(store);
+            Ok(OpenedStore {
+                users: store.clone(),
+                sessions: store.clone(),
+                readiness: store,
+                description: format!("postgres ({shown})"),
+                applied,
+            })
+        }
     })
     .await
     .map_err(|e| StartupError::Database(e.to_string()))?
 }
 
-/// Builds the services: SQLite store, in-process revocation list, file mailer, bcrypt, HS256.
+/// `scheme://user:***@host/path` for logs and errors: the password is masked and the query
+/// string (which may carry one too) dropped.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "[unparsable URL]".to_owned();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => format!("{scheme}://{rest}"),
+    }
+}
+
+/// The state shared by every instance (Redis) or kept in process: revocation list and cache.
+struct SharedState {
+    revocation: Arc<dyn TokenRevocation>,
+    cache: Arc<dyn UserCache>,
+    readiness: Arc<dyn Readiness>,
+    description: String,
+}
+
+/// Builds the services: the store `DATABASE_URL` selects (SQLite by default), Redis or
+/// in-process revocation and user cache, the file mailer, bcrypt and HS256 JWTs.
 ///
 /// # Errors
 /// [`StartupError`] when a dependency cannot be set up.
 pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
-    let (store, applied) = open_store(settings).await?;
-    if !applied.is_empty() {
-        tracing::info!(migrations = ?applied, "applied database migrations");
+    let store = open_store(settings).await?;
+    if !store.applied.is_empty() {
+        tracing::info!(migrations = ?store.applied, "applied database migrations");
     }
     let secret = jwt_secret(settings)?;
     let tokens = JwtCodec::hs256(
@@ -97,17 +192,56 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
     )
     .map_err(|e| StartupError::JwtSecret(e.to_string()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Arc::new(store);
+
+    let shared = match &settings.redis {
+        Some(redis) => {
+            let client = RedisClient::connect(RedisSettings {
+                url: redis.url.expose_secret().to_owned(),
+                pool_size: redis.pool_size,
+                command_timeout: redis.command_timeout,
+                key_prefix: redis.key_prefix.clone(),
+            })
+            .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
+            SharedState {
+                revocation: Arc::new(RedisRevocation::new(client.clone())),
+                cache: Arc::new(RedisUserCache::new(client.clone())),
+                readiness: Arc::new(client),
+                description: format!("redis ({})", redact_url(redis.url.expose_secret())),
+            }
+        }
+        None => {
+            let revocation = Arc::new(MemoryRevocation::new(clock.clone()));
+            SharedState {
+                revocation: revocation.clone(),
+                cache: Arc::new(MemoryUserCache::new(clock.clone())),
+                readiness: revocation,
+                description: "memory (in process)".to_owned(),
+            }
+        }
+    };
+    let cache_ttl = TimeDelta::from_std(settings.cache_ttl)
+        .map_err(|e| StartupError::Config(format!("UMS_CACHE_TTL_SECS: {e}")))?;
+    let cached = Arc::new(CachedStore::new(
+        store.users.clone(),
+        store.sessions.clone(),
+        shared.cache,
+        cache_ttl,
+    ));
+    let hasher: Arc<dyn PasswordHasher> = Arc::new(
+        BcryptHasher::new(settings.bcrypt_cost).map_err(|e| StartupError::Config(e.to_string()))?,
+    );
+    // Compute the dummy hash now, so the first unknown login costs no more than the others.
+    let warm = hasher.clone();
+    tokio::spawn(async move {
+        let _ = warm.verify_dummy(&SecretString::from("warm-up")).await;
+    });
     let ports = Ports {
-        users: store.clone(),
-        sessions: store,
-        hasher: Arc::new(
-            BcryptHasher::new(settings.bcrypt_cost)
-                .map_err(|e| StartupError::Config(e.to_string()))?,
-        ),
+        users: cached.clone(),
+        sessions: cached,
+        hasher,
         strength: Arc::new(ZxcvbnStrength),
         tokens: Arc::new(tokens),
-        revocation: Arc::new(MemoryRevocation::new(clock.clone())),
+        revocation: shared.revocation,
         mailer: Arc::new(
             FileMailer::new(settings.mail_dir.clone(), settings.mail_from.clone())
                 .map_err(|e| StartupError::Config(format!("UMS_MAIL_FROM / UMS_MAIL_DIR: {e}")))?,
@@ -116,10 +250,9 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
         ids: Arc::new(UuidV7Ids),
         random: Arc::new(OsRandom),
     };
-    let DatabaseKind::Sqlite { path } = &settings.database;
     tracing::info!(
-        store = %format!("sqlite ({})", path.display()),
-        revocation = "memory (in process)",
+        store = %store.description,
+        revocation_and_cache = %shared.description,
         mailer = %format!("file ({})", settings.mail_dir.display()),
         hasher = %format!("bcrypt (cost {})", settings.bcrypt_cost),
         tokens = "JWT HS256",
@@ -134,7 +267,11 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
         tracing::info!(sessions = restored, "restored recently revoked sessions");
     }
     let account = AccountService::new(ports, settings.auth.clone());
-    Ok(Services { auth, account })
+    Ok(Services {
+        auth,
+        account,
+        readiness: vec![("database", store.readiness), ("cache", shared.readiness)],
+    })
 }
 
 /// `UMS_JWT_SECRET`, or a secret generated on first start and kept (mode 0600) in a file
@@ -143,7 +280,11 @@ fn jwt_secret(settings: &Settings) -> Result<SecretString, StartupError> {
     if let Some(secret) = &settings.jwt_secret {
         return Ok(secret.clone());
     }
-    let DatabaseKind::Sqlite { path } = &settings.database;
+    let DatabaseKind::Sqlite { path } = &settings.database else {
+        return Err(StartupError::JwtSecret(
+            "UMS_JWT_SECRET is required with PostgreSQL".to_owned(),
+        ));
+    };
     let file = secret_file_for(path);
     let secret = if file.exists() {
         std::fs::read_to_string(&file)
@@ -229,6 +370,7 @@ impl Application {
             account: services.account,
             max_body_bytes: settings.max_body_bytes,
             routes: openapi::RouteTable::from_document(&document),
+            readiness: services.readiness,
         });
         let max_body = settings.max_body_bytes;
         let mut server = HttpServer::new(move || {
@@ -276,5 +418,28 @@ impl Application {
     /// I/O errors of the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_are_shown_without_secrets() {
+        assert_eq!(
+            redact_url("postgres://ums:pw@db:5432/ums"),
+            "postgres://ums:***@db:5432/ums"
+        );
+        assert_eq!(
+            redact_url("postgres://db/ums?user=u&password=pw"),
+            "postgres://db/ums"
+        );
+        assert_eq!(
+            redact_url("redis://:pw@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(redact_url("redis://cache"), "redis://cache");
+        assert_eq!(redact_url("garbage"), "[unparsable URL]");
     }
 }

@@ -1,11 +1,13 @@
 //! The state shared by every handler: the use-case services and request limits.
 
+use std::sync::Arc;
+
+use domain::ports::Readiness;
 use domain::services::{AccountService, AuthService};
 
 use crate::openapi::RouteTable;
 
 /// Handler state, wrapped in `web::Data`.
-#[derive(Debug)]
 pub struct AppState {
     /// Authentication use cases.
     pub auth: AuthService,
@@ -15,4 +17,14 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The documented routes, to tell a wrong method (405) from an unknown path (404).
     pub routes: RouteTable,
+    /// The dependencies `/health/ready` reports, by name.
+    pub readiness: Vec<(&'static str, Arc<dyn Readiness>)>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
 }

@@ -5,6 +5,7 @@
 //! against those traits only, and every authorization decision is a pure function in [`policy`].
 //! Another Rust service can embed this crate with adapters of its own.
 
+pub mod cache;
 pub mod error;
 pub mod model;
 pub mod policy;

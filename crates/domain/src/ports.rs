@@ -345,7 +345,13 @@ pub struct RevocationError(#[source] pub BoxError);
 #[async_trait::async_trait]
 pub trait TokenRevocation: Send + Sync {
     /// Marks a session revoked until `until` (the last instant an access token issued for it
-    /// could still be valid); after that the entry MAY be forgotten.
+    /// could still be valid), inclusive.
+    ///
+    /// A later call MUST NOT shorten a revocation: when an earlier call gave a later `until`,
+    /// that one stays in force (a call whose `until` has already passed changes nothing, and
+    /// in particular removes nothing), so of any calls, concurrent ones included, the latest
+    /// `until` wins. Once the latest `until` has passed, the session MUST NOT be reported
+    /// revoked (no access token of it can be valid any more), and the entry MAY be forgotten.
     ///
     /// # Errors
     /// [`RevocationError`] when the list cannot be written.
@@ -358,6 +364,109 @@ pub trait TokenRevocation: Send + Sync {
     /// [`RevocationError`] when the list cannot be read: the caller MUST then refuse the
     /// request (fail closed).
     async fn is_revoked(&self, session: SessionId) -> Result<bool, RevocationError>;
+}
+
+/// Failure of the user cache.
+#[derive(Debug, thiserror::Error)]
+#[error("user cache unavailable")]
+pub struct CacheError(#[source] pub BoxError);
+
+/// A user's invalidation generation as a [`UserCache::get`] saw it, to be handed back to
+/// [`UserCache::put`] so that a user read before an invalidation cannot be cached after it.
+///
+/// Opaque to callers: an adapter mints it and compares it with the user's current
+/// generation; a caller only keeps the one from a miss and passes it on. An invalidation
+/// always changes a user's generation; nothing else need (but an adapter MAY change it
+/// otherwise too, at the cost of refusing puts it could have stored).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct CacheGeneration(u64);
+
+impl CacheGeneration {
+    /// The generation an adapter represents as `value`.
+    #[must_use]
+    pub const fn new(value: u64) -> Self {
+        Self(value)
+    }
+
+    /// The adapter's representation.
+    #[must_use]
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// What [`UserCache::get`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheLookup {
+    /// The cached user.
+    Hit(User),
+    /// Not cached (or expired); the user's generation as of this read, for
+    /// [`UserCache::put`].
+    Miss(CacheGeneration),
+}
+
+/// A read-through cache of users by id, for the hot path of authenticated requests.
+///
+/// Shared by every instance when it is backed by a shared server, so an invalidation is seen
+/// by all of them at once. A cache is an optimisation: callers fall back to the store when it
+/// fails.
+///
+/// Filling the cache is a compare-and-set against a per-user generation, which every
+/// [`invalidate`](Self::invalidate) advances: a reader takes the generation from its miss,
+/// reads the store, and puts what it read with that generation. If a writer changed the user
+/// and invalidated it in between, the put is refused, so a user read before a change (say,
+/// before a deactivation or a demotion) is never cached after that change's invalidation.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait::async_trait]
+pub trait UserCache: Send + Sync {
+    /// The cached user, if present and not expired; otherwise a miss carrying the user's
+    /// current generation, to be given to [`put`](Self::put) after reading the store.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache cannot be read.
+    async fn get(&self, id: UserId) -> Result<CacheLookup, CacheError>;
+
+    /// Caches `user` for at most `ttl`, but only if `user`'s generation is still `seen`, i.e.
+    /// no [`invalidate`](Self::invalidate) of that user has happened since the
+    /// [`get`](Self::get) that returned `seen`. Returns whether it stored the user.
+    ///
+    /// MUST store nothing and return `false` when an `invalidate` of the user completed after
+    /// that `get`, and MUST check the generation and store in one atomic step (no
+    /// `invalidate`, from this instance or another, falls between the two), so a user read
+    /// before an invalidation can never be served after it. Otherwise it stores and returns
+    /// `true`; an adapter MAY instead refuse when it cannot tell (for example having forgotten
+    /// old generations to bound its memory): a refused put costs only a later miss. The
+    /// latest successful put wins, replacing any entry of the user, even a longer-lived one.
+    /// A `ttl` of zero or less stores nothing and removes any entry of the user (whatever
+    /// `seen`), returning `false`. Every field of [`User`] MUST round-trip exactly.
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache cannot be written.
+    async fn put(
+        &self,
+        user: &User,
+        ttl: chrono::TimeDelta,
+        seen: CacheGeneration,
+    ) -> Result<bool, CacheError>;
+
+    /// Removes the user from the cache AND advances the user's generation, in one atomic
+    /// step, so that every put with a generation seen before this call is refused. Removing
+    /// an absent user is not an error (the generation advances all the same).
+    ///
+    /// # Errors
+    /// [`CacheError`] when the cache cannot be written.
+    async fn invalidate(&self, id: UserId) -> Result<(), CacheError>;
+}
+
+/// A dependency whose health the readiness probe reports.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait::async_trait]
+pub trait Readiness: Send + Sync {
+    /// Answers when the dependency can serve requests now.
+    ///
+    /// # Errors
+    /// The reason it cannot.
+    async fn ready(&self) -> Result<(), BoxError>;
 }
 
 /// An e-mail to send.

@@ -23,8 +23,8 @@ pub struct UserForRegister {
     #[schema(example = "ada")]
     pub username: String,
     /// At least 10 characters (configurable), at most 72 bytes, not easily guessable.
-    #[schema(example = "correct horse battery staple", format = Password)]
-    pub password: String,
+    #[schema(value_type = String, example = "correct horse battery staple", format = Password)]
+    pub password: SecretString,
     /// Given name.
     pub first_name: Option<String>,
     /// Family name.
@@ -56,7 +56,7 @@ pub async fn register(
         .register(Registration {
             email: body.email,
             username: body.username,
-            password: SecretString::from(body.password),
+            password: body.password,
             first_name: body.first_name,
             last_name: body.last_name,
         })
@@ -74,8 +74,8 @@ pub struct LoginForm {
     #[schema(example = "ada@example.com")]
     pub login: String,
     /// Password.
-    #[schema(format = Password)]
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
     /// A tenant slug or id to scope the token to (tenants are not available in this version:
     /// any value is refused with 422).
     pub tenant: Option<String>,
@@ -149,7 +149,7 @@ pub async fn login(
         .auth
         .login(LoginRequest {
             login: body.login,
-            password: SecretString::from(body.password),
+            password: body.password,
             remember_me: body.remember_me,
             client,
         })
@@ -162,7 +162,8 @@ pub async fn login(
 #[serde(deny_unknown_fields)]
 pub struct RefreshForm {
     /// The refresh token from the last login or refresh.
-    pub refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: SecretString,
 }
 
 /// Exchanges a refresh token for a new pair; the presented token is spent.
@@ -186,10 +187,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<RefreshForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let tokens = state
-        .auth
-        .refresh(&SecretString::from(body.refresh_token))
-        .await?;
+    let tokens = state.auth.refresh(&body.refresh_token).await?;
     Ok(token_response(tokens))
 }
 
@@ -238,7 +236,8 @@ pub async fn logout_all(
 #[serde(deny_unknown_fields)]
 pub struct VerifyEmailForm {
     /// The token from the verification e-mail.
-    pub token: String,
+    #[schema(value_type = String)]
+    pub token: SecretString,
 }
 
 /// Verifies the e-mail address with the token that was e-mailed; single use.
@@ -259,10 +258,7 @@ pub async fn verify_email(
     state: web::Data<AppState>,
     ApiJson(body): ApiJson<VerifyEmailForm>,
 ) -> Result<HttpResponse, ApiError> {
-    state
-        .auth
-        .verify_email(&SecretString::from(body.token))
-        .await?;
+    state.auth.verify_email(&body.token).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

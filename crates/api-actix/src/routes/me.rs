@@ -142,11 +142,11 @@ pub async fn update_me(
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// The current password.
-    #[schema(format = Password)]
-    pub current_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub current_password: SecretString,
     /// The new password (same rules as at registration).
-    #[schema(format = Password)]
-    pub new_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub new_password: SecretString,
 }
 
 /// Changes the password; every other session of the user ends.
@@ -172,11 +172,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     state
         .account
-        .change_password(
-            &principal,
-            &SecretString::from(body.current_password),
-            SecretString::from(body.new_password),
-        )
+        .change_password(&principal, &body.current_password, body.new_password)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -32,7 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::patch().to(me::update_me))
             .route("/password", web::post().to(me::change_password)),
     )
-    .route("/health", web::get().to(health::health));
+    .route("/health", web::get().to(health::health))
+    .route("/health/ready", web::get().to(health::ready));
     // `/api/openapi.json` and `/api/docs/` are served by the Swagger UI service (startup.rs).
 }
 

@@ -96,6 +96,9 @@ impl Preferences {
             serde_json::Value::Object(map) => {
                 if serde_json::to_vec(&map).map_or(usize::MAX, |v| v.len()) > Self::MAX_BYTES {
                     Err("must be at most 16 KiB when serialised")
+                } else if map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)) {
+                    // PostgreSQL's jsonb cannot store U+0000; refuse it everywhere alike.
+                    Err("must not contain the NUL character (\\u0000)")
                 } else {
                     Ok(Self(map))
                 }
@@ -114,6 +117,15 @@ impl Preferences {
     #[must_use]
     pub fn into_value(self) -> serde_json::Value {
         serde_json::Value::Object(self.0)
+    }
+}
+
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
@@ -226,6 +238,8 @@ mod tests {
         assert!(Preferences::parse(serde_json::json!({"theme": "dark"})).is_ok());
         assert!(Preferences::parse(serde_json::json!(["dark"])).is_err());
         assert!(Preferences::parse(serde_json::json!({"x": "y".repeat(17 * 1024)})).is_err());
+        assert!(Preferences::parse(serde_json::json!({"a": {"b": ["ok", "n\u{0}ul"]}})).is_err());
+        assert!(Preferences::parse(serde_json::json!({"k\u{0}": 1})).is_err());
     }
 
     #[test]

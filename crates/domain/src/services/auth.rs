@@ -3,10 +3,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Ports, Principal, accept_new_password, infrastructure_errors};
+use super::{Ports, Principal, infrastructure_errors, strong_enough};
 use crate::model::{
-    Email, NewSession, NewUser, PersonName, RefreshRotation, Role, Session, SessionId, User,
-    UserId, Username,
+    Email, NewSession, NewUser, Password, PersonName, RefreshRotation, Role, Session, SessionId,
+    User, UserId, Username,
 };
 use crate::policy;
 use crate::ports::{
@@ -246,29 +246,39 @@ impl AuthService {
             "last_name",
             PersonName::parse(input.last_name.as_deref().unwrap_or_default()),
         );
-        let user_inputs: Vec<String> = [
-            Some(input.email.clone()),
-            Some(input.username.clone()),
-            input.first_name.clone(),
-            input.last_name.clone(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let password = accept_new_password(
-            &self.ports,
-            &self.settings.password_rules,
-            input.password,
-            &user_inputs,
+        // Length rules always, so every field's error is reported at once; the strength
+        // estimate only once the other fields are valid, so it sees bounded, normalised inputs.
+        let password = errors.check(
             "password",
-            &mut errors,
-        )
-        .await;
+            Password::new(input.password, &self.settings.password_rules),
+        );
         let (Some(email), Some(username), Some(first_name), Some(last_name), Some(password)) =
             (email, username, first_name, last_name, password)
         else {
             return Err(RegisterError::Invalid(errors));
         };
+        let user_inputs: Vec<String> = [
+            email.as_str(),
+            username.as_str(),
+            first_name.as_str(),
+            last_name.as_str(),
+        ]
+        .into_iter()
+        .filter(|word| !word.is_empty())
+        .map(str::to_owned)
+        .collect();
+        if !strong_enough(
+            &self.ports,
+            &self.settings.password_rules,
+            &password,
+            &user_inputs,
+            "password",
+            &mut errors,
+        )
+        .await
+        {
+            return Err(RegisterError::Invalid(errors));
+        }
 
         let password_hash = self.ports.hasher.hash(&password).await?;
         let new_user = NewUser {

@@ -4,6 +4,8 @@ mod account;
 mod auth;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_support;
 
 use std::sync::Arc;
 
@@ -101,7 +103,7 @@ pub(crate) use infrastructure_errors;
 
 /// Checks a new password against the length rules and the strength estimator, recording what
 /// is wrong under `field`. `user_inputs` are the account's own words (e-mail, username, names),
-/// which make a password guessable.
+/// which make a password guessable; they must already be validated (so bounded in size).
 pub(crate) async fn accept_new_password(
     ports: &Ports,
     rules: &crate::model::PasswordRules,
@@ -111,13 +113,27 @@ pub(crate) async fn accept_new_password(
     errors: &mut crate::ValidationErrors,
 ) -> Option<crate::model::Password> {
     let password = errors.check(field, crate::model::Password::new(raw, rules))?;
-    let verdict = ports.strength.estimate(&password, user_inputs).await;
+    strong_enough(ports, rules, &password, user_inputs, field, errors)
+        .await
+        .then_some(password)
+}
+
+/// Whether the estimator scores `password` at least `rules.min_score`; records why not.
+pub(crate) async fn strong_enough(
+    ports: &Ports,
+    rules: &crate::model::PasswordRules,
+    password: &crate::model::Password,
+    user_inputs: &[String],
+    field: &str,
+    errors: &mut crate::ValidationErrors,
+) -> bool {
+    let verdict = ports.strength.estimate(password, user_inputs).await;
     if verdict.score < rules.min_score {
         let why = verdict
             .feedback
             .unwrap_or_else(|| "add more words or characters that are hard to guess".to_owned());
         errors.add(field, crate::model::PasswordError::Weak(why).to_string());
-        return None;
+        return false;
     }
-    Some(password)
+    true
 }

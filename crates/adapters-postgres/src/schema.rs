@@ -1,0 +1,95 @@
+//! Diesel table definitions, written by hand to match `migrations/postgres`.
+
+diesel::table! {
+    /// User accounts.
+    users (id) {
+        /// Identifier (UUID v7).
+        id -> Uuid,
+        /// Lower-cased e-mail address, unique (`users_email_key` on `lower(email)`).
+        email -> Text,
+        /// Username as given, unique regardless of case (`users_username_key`).
+        username -> Text,
+        /// Hasher's self-describing hash.
+        password_hash -> Text,
+        /// Given name, possibly empty.
+        first_name -> Text,
+        /// Family name, possibly empty.
+        last_name -> Text,
+        /// `admin` or `user`.
+        role -> Text,
+        /// Whether the account may log in.
+        is_active -> Bool,
+        /// Whether the e-mail address has been proven.
+        email_verified -> Bool,
+        /// A JSON object.
+        preferences -> Jsonb,
+        /// Creation time.
+        created_at -> Timestamptz,
+        /// Last change.
+        updated_at -> Timestamptz,
+        /// Last login.
+        last_login_at -> Nullable<Timestamptz>,
+        /// Optimistic-concurrency version.
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    /// Login sessions.
+    sessions (id) {
+        /// Identifier, carried in access tokens as `sid`.
+        id -> Uuid,
+        /// Owner.
+        user_id -> Uuid,
+        /// Login time.
+        created_at -> Timestamptz,
+        /// Last login or refresh.
+        last_used_at -> Timestamptz,
+        /// End of the session's fixed lifetime.
+        expires_at -> Timestamptz,
+        /// When it was revoked.
+        revoked_at -> Nullable<Timestamptz>,
+        /// Client's `User-Agent` at login.
+        user_agent -> Nullable<Text>,
+        /// Client's address at login.
+        ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// Refresh tokens (digests), each belonging to one session.
+    refresh_tokens (token_hash) {
+        /// Hex SHA-256 digest.
+        token_hash -> Text,
+        /// The session the token refreshes.
+        session_id -> Uuid,
+        /// When it was issued.
+        issued_at -> Timestamptz,
+        /// When it was spent.
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    /// One-time e-mailed tokens (digests).
+    action_tokens (token_hash) {
+        /// Hex SHA-256 digest.
+        token_hash -> Text,
+        /// Whose token it is.
+        user_id -> Uuid,
+        /// `verify_email` or `reset_password`.
+        purpose -> Text,
+        /// When it was issued.
+        created_at -> Timestamptz,
+        /// From this instant on it is refused.
+        expires_at -> Timestamptz,
+        /// When it was spent.
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(action_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, action_tokens);

@@ -1,0 +1,184 @@
+//! `SessionStore` for [`PostgresStore`]: login sessions and their rotating refresh tokens.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use domain::model::{NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
+use domain::ports::{SessionStore, StoreError};
+use uuid::Uuid;
+
+use crate::error::db_error;
+use crate::rows::{NewRefreshTokenRow, SessionRow};
+use crate::schema::{refresh_tokens, sessions, users};
+use crate::{PostgresStore, transaction};
+
+#[async_trait::async_trait]
+impl SessionStore for PostgresStore {
+    #[tracing::instrument(name = "postgres.sessions.create", level = "debug", skip_all, fields(session_id = %new.session.id, user_id = %new.session.user_id))]
+    async fn create(&self, new: NewSession) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            transaction(conn, |conn| {
+                let row = SessionRow::from(&new.session);
+                // Touching the user first both records the login and proves the user exists,
+                // so a missing user is `NotFound` rather than a foreign-key failure. A login
+                // is not a profile change: neither `version` nor `updated_at` moves.
+                let touched = diesel::update(users::table.find(row.user_id))
+                    .set(users::last_login_at.eq(row.created_at))
+                    .execute(conn)?;
+                if touched == 0 {
+                    return Err(StoreError::NotFound.into());
+                }
+                diesel::insert_into(sessions::table)
+                    .values(&row)
+                    .execute(conn)?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values(NewRefreshTokenRow::first_of(&new))
+                    .execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.sessions.find", level = "debug", skip_all, fields(session_id = %id))]
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.run(move |conn| {
+            sessions::table
+                .find(id.as_uuid())
+                .select(SessionRow::as_select())
+                .first(conn)
+                .optional()
+                .map(|row| row.map(Session::from))
+                .map_err(db_error)
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "postgres.sessions.rotate_refresh_token",
+        level = "debug",
+        skip_all
+    )]
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: DateTime<Utc>,
+    ) -> Result<RefreshRotation, StoreError> {
+        let presented = presented.as_str().to_owned();
+        let replacement = replacement.as_str().to_owned();
+        self.run(move |conn| {
+            transaction(conn, |conn| {
+                // Lock the token row: a concurrent presenter of the same token waits here
+                // until this transaction ends, then reads the row again and finds it spent.
+                let Some((session_id, used_at)) = refresh_tokens::table
+                    .find(&presented)
+                    .select((refresh_tokens::session_id, refresh_tokens::used_at))
+                    .for_no_key_update()
+                    .first::<(Uuid, Option<DateTime<Utc>>)>(conn)
+                    .optional()?
+                else {
+                    return Ok(RefreshRotation::Unknown);
+                };
+                // Lock the session row too (a separate statement, so it reads the latest
+                // committed state): a revocation either committed before, and is seen here,
+                // or waits until the rotation is done.
+                let session = Session::from(
+                    sessions::table
+                        .find(session_id)
+                        .select(SessionRow::as_select())
+                        .for_no_key_update()
+                        .first(conn)?,
+                );
+                // A replayed token is reported even when its session is dead too: the reuse
+                // is the more alarming fact.
+                if used_at.is_some() {
+                    return Ok(RefreshRotation::Reused(session));
+                }
+                if !session.is_live(at) {
+                    return Ok(RefreshRotation::Dead(session));
+                }
+                diesel::update(refresh_tokens::table.find(&presented))
+                    .set(refresh_tokens::used_at.eq(at))
+                    .execute(conn)?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values(NewRefreshTokenRow {
+                        token_hash: &replacement,
+                        session_id,
+                        issued_at: at,
+                        used_at: None,
+                    })
+                    .execute(conn)?;
+                let session = diesel::update(sessions::table.find(session_id))
+                    .set(sessions::last_used_at.eq(at))
+                    .returning(SessionRow::as_returning())
+                    .get_result(conn)?;
+                Ok(RefreshRotation::Rotated(Session::from(session)))
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.sessions.revoke", level = "debug", skip_all, fields(session_id = %id, user_id = %user))]
+    async fn revoke(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            let revoked = diesel::update(
+                sessions::table
+                    .find(id.as_uuid())
+                    .filter(sessions::user_id.eq(user.as_uuid()))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(at))
+            .execute(conn)
+            .map_err(db_error)?;
+            Ok(revoked == 1)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.sessions.revoke_all", level = "debug", skip_all, fields(user_id = %user))]
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        self.run(move |conn| {
+            // One statement: it revokes, and returns, exactly the rows it changed.
+            let revoked: Vec<Uuid> = diesel::update(
+                sessions::table
+                    .filter(sessions::user_id.eq(user.as_uuid()))
+                    .filter(sessions::revoked_at.is_null()),
+            )
+            .set(sessions::revoked_at.eq(at))
+            .returning(sessions::id)
+            .get_results(conn)
+            .map_err(db_error)?;
+            Ok(revoked.into_iter().map(SessionId::from_uuid).collect())
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.sessions.revoked_since", level = "debug", skip_all)]
+    async fn revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(SessionId, DateTime<Utc>)>, StoreError> {
+        self.run(move |conn| {
+            let rows: Vec<(Uuid, DateTime<Utc>)> = sessions::table
+                .filter(sessions::revoked_at.ge(since))
+                .order((sessions::revoked_at.asc(), sessions::id.asc()))
+                .select((sessions::id, sessions::revoked_at.assume_not_null()))
+                .load(conn)
+                .map_err(db_error)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, revoked_at)| (SessionId::from_uuid(id), revoked_at))
+                .collect())
+        })
+        .await
+    }
+}

@@ -1,0 +1,19 @@
+//! Redis adapters, shared by every UMS instance behind one load balancer: the session
+//! revocation list ([`RedisRevocation`]) and the user cache ([`RedisUserCache`]), both on one
+//! [`RedisClient`] (a deadpool-redis pool whose every call is bounded by a timeout).
+//!
+//! Keys, each under the configured prefix (default `ums:`):
+//!
+//! | key                          | value                      | expires                  |
+//! |------------------------------|----------------------------|--------------------------|
+//! | `{prefix}revoked:{session}`  | `1`                        | at the revocation's `until` (never shortened) |
+//! | `{prefix}user:{user_id}`     | JSON of the user, `"v":1`  | after the cache TTL      |
+//! | `{prefix}gen:{user_id}`      | the user's invalidation generation (a counter) | an hour after the latest invalidation or miss |
+
+mod cache;
+mod client;
+mod revocation;
+
+pub use cache::RedisUserCache;
+pub use client::{RedisClient, RedisError, RedisSettings, redact_url};
+pub use revocation::RedisRevocation;

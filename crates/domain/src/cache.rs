@@ -1,0 +1,456 @@
+//! `CachedStore`: the read-through user cache as a decorator of the storage ports, so every
+//! write that changes a user invalidates the cache in one place, whatever use case made it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::model::{
+    Credentials, NewSession, NewUser, PasswordHash, ProfileChanges, RefreshRotation, Session,
+    SessionId, TokenHash, User, UserId, UserVersion,
+};
+use crate::ports::{
+    ActionToken, CacheLookup, Login, SessionStore, StoreError, UserCache, UserStore,
+};
+
+/// Wraps the user and session stores with a [`UserCache`] for `find_by_id`, the lookup every
+/// authenticated request makes.
+///
+/// Writes go to the stores first; after a successful write that changes a user (profile,
+/// password, e-mail verification, login time) the user is invalidated. A miss is filled with
+/// the generation the miss reported, so a read that raced with a write (it read the store
+/// before the write, and puts after the write's invalidation) is refused by the cache instead
+/// of caching the old user for `ttl`. A cache that fails is bypassed: reads fall back to the
+/// store, and a failed invalidation is logged, the entry then living at most `ttl`.
+#[derive(Clone)]
+pub struct CachedStore {
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    cache: Arc<dyn UserCache>,
+    ttl: TimeDelta,
+}
+
+impl std::fmt::Debug for CachedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedStore")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CachedStore {
+    /// A cached view of the stores; entries live at most `ttl`.
+    #[must_use]
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        sessions: Arc<dyn SessionStore>,
+        cache: Arc<dyn UserCache>,
+        ttl: TimeDelta,
+    ) -> Self {
+        Self {
+            users,
+            sessions,
+            cache,
+            ttl,
+        }
+    }
+
+    async fn invalidate(&self, id: UserId) {
+        if let Err(error) = self.cache.invalidate(id).await {
+            tracing::error!(user_id = %id, error = %error, "user cache invalidation failed; entry expires by its TTL");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl UserStore for CachedStore {
+    async fn insert(&self, user: NewUser) -> Result<User, StoreError> {
+        self.users.insert(user).await
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let seen = match self.cache.get(id).await {
+            Ok(CacheLookup::Hit(user)) => return Ok(Some(user)),
+            Ok(CacheLookup::Miss(seen)) => seen,
+            Err(error) => {
+                tracing::warn!(error = %error, "user cache unreadable; reading the store");
+                return self.users.find_by_id(id).await;
+            }
+        };
+        let user = self.users.find_by_id(id).await?;
+        if let Some(user) = &user {
+            // Stored only if no invalidation came between the miss and now: what was just
+            // read may already be stale, and must not outlive the write that made it so.
+            match self.cache.put(user, self.ttl, seen).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(user_id = %id, "user invalidated while read; not cached");
+                }
+                Err(error) => tracing::warn!(error = %error, "user cache not written"),
+            }
+        }
+        Ok(user)
+    }
+
+    async fn find_credentials(&self, login: &Login) -> Result<Option<Credentials>, StoreError> {
+        self.users.find_credentials(login).await
+    }
+
+    async fn find_credentials_by_id(&self, id: UserId) -> Result<Option<Credentials>, StoreError> {
+        self.users.find_credentials_by_id(id).await
+    }
+
+    async fn update_profile(
+        &self,
+        id: UserId,
+        changes: ProfileChanges,
+        expected_version: Option<UserVersion>,
+        at: DateTime<Utc>,
+    ) -> Result<User, StoreError> {
+        let user = self
+            .users
+            .update_profile(id, changes, expected_version, at)
+            .await?;
+        self.invalidate(id).await;
+        Ok(user)
+    }
+
+    async fn change_password(
+        &self,
+        id: UserId,
+        hash: PasswordHash,
+        keep: Option<SessionId>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let revoked = self.users.change_password(id, hash, keep, at).await?;
+        self.invalidate(id).await;
+        Ok(revoked)
+    }
+
+    async fn insert_action_token(&self, token: ActionToken) -> Result<(), StoreError> {
+        self.users.insert_action_token(token).await
+    }
+
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UserId>, StoreError> {
+        let verified = self.users.verify_email(token, at).await?;
+        if let Some(id) = verified {
+            self.invalidate(id).await;
+        }
+        Ok(verified)
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for CachedStore {
+    async fn create(&self, new: NewSession) -> Result<(), StoreError> {
+        let user = new.session.user_id;
+        self.sessions.create(new).await?;
+        // The user's last_login_at changed.
+        self.invalidate(user).await;
+        Ok(())
+    }
+
+    async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        self.sessions.find(id).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        at: DateTime<Utc>,
+    ) -> Result<RefreshRotation, StoreError> {
+        self.sessions
+            .rotate_refresh_token(presented, replacement, at)
+            .await
+    }
+
+    async fn revoke(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.sessions.revoke(user, id, at).await
+    }
+
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        self.sessions.revoke_all(user, at).await
+    }
+
+    async fn revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(SessionId, DateTime<Utc>)>, StoreError> {
+        self.sessions.revoked_since(since).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::ports::{
+        CacheError, CacheGeneration, MockSessionStore, MockUserCache, MockUserStore,
+    };
+    use crate::services::tests_support::{sample_user, user_id};
+
+    fn cached(
+        users: MockUserStore,
+        sessions: MockSessionStore,
+        cache: MockUserCache,
+    ) -> CachedStore {
+        CachedStore::new(
+            Arc::new(users),
+            Arc::new(sessions),
+            Arc::new(cache),
+            TimeDelta::seconds(60),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_hit_does_not_touch_the_store() {
+        let mut users = MockUserStore::new();
+        users.expect_find_by_id().never();
+        let mut cache = MockUserCache::new();
+        cache
+            .expect_get()
+            .times(1)
+            .returning(|_| Ok(CacheLookup::Hit(sample_user())));
+        cache.expect_put().never();
+        let store = cached(users, MockSessionStore::new(), cache);
+        assert_eq!(
+            store.find_by_id(user_id()).await.unwrap(),
+            Some(sample_user())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_miss_reads_the_store_and_fills_the_cache_with_the_generation_it_saw() {
+        let mut users = MockUserStore::new();
+        users
+            .expect_find_by_id()
+            .times(1)
+            .returning(|_| Ok(Some(sample_user())));
+        let mut cache = MockUserCache::new();
+        cache
+            .expect_get()
+            .withf(|id| *id == user_id())
+            .times(1)
+            .returning(|_| Ok(CacheLookup::Miss(CacheGeneration::new(7))));
+        cache
+            .expect_put()
+            .withf(|user, ttl, seen| {
+                *user == sample_user()
+                    && *ttl == TimeDelta::seconds(60)
+                    && *seen == CacheGeneration::new(7)
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(true));
+        let store = cached(users, MockSessionStore::new(), cache);
+        assert_eq!(
+            store.find_by_id(user_id()).await.unwrap(),
+            Some(sample_user())
+        );
+    }
+
+    /// The cache refuses the put (an invalidation came between the miss and the put): the
+    /// user read from the store is still the answer, and nothing fails.
+    #[tokio::test]
+    async fn a_refused_put_still_answers_from_the_store() {
+        let mut users = MockUserStore::new();
+        users
+            .expect_find_by_id()
+            .times(1)
+            .returning(|_| Ok(Some(sample_user())));
+        let mut cache = MockUserCache::new();
+        cache
+            .expect_get()
+            .times(1)
+            .returning(|_| Ok(CacheLookup::Miss(CacheGeneration::new(1))));
+        cache.expect_put().times(1).returning(|_, _, _| Ok(false));
+        let store = cached(users, MockSessionStore::new(), cache);
+        assert_eq!(
+            store.find_by_id(user_id()).await.unwrap(),
+            Some(sample_user())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_put_still_answers_from_the_store() {
+        let mut users = MockUserStore::new();
+        users
+            .expect_find_by_id()
+            .times(1)
+            .returning(|_| Ok(Some(sample_user())));
+        let mut cache = MockUserCache::new();
+        cache
+            .expect_get()
+            .returning(|_| Ok(CacheLookup::Miss(CacheGeneration::default())));
+        cache
+            .expect_put()
+            .times(1)
+            .returning(|_, _, _| Err(CacheError("down".into())));
+        let store = cached(users, MockSessionStore::new(), cache);
+        assert_eq!(
+            store.find_by_id(user_id()).await.unwrap(),
+            Some(sample_user())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_is_not_cached() {
+        let mut users = MockUserStore::new();
+        users.expect_find_by_id().times(1).returning(|_| Ok(None));
+        let mut cache = MockUserCache::new();
+        cache
+            .expect_get()
+            .returning(|_| Ok(CacheLookup::Miss(CacheGeneration::default())));
+        cache.expect_put().never();
+        let store = cached(users, MockSessionStore::new(), cache);
+        assert_eq!(store.find_by_id(user_id()).await.unwrap(), None);
+    }
+
+    /// The race the generation exists for, through `CachedStore`: request A misses and reads
+    /// the old user from the store; meanwhile request B updates the user and invalidates it;
+    /// A's put then carries the generation of A's miss (from before B's invalidation, not one
+    /// read afresh), which a cache refuses.
+    #[tokio::test]
+    async fn a_read_overtaken_by_an_invalidation_puts_the_generation_of_its_miss() {
+        use std::sync::Mutex;
+
+        // The cache's generation of the user, advanced by B's invalidation.
+        let generation = Arc::new(Mutex::new(0_u64));
+        let mut cache = MockUserCache::new();
+        let g = Arc::clone(&generation);
+        cache
+            .expect_get()
+            .times(1)
+            .returning(move |_| Ok(CacheLookup::Miss(CacheGeneration::new(*g.lock().unwrap()))));
+        let g = Arc::clone(&generation);
+        cache
+            .expect_put()
+            .withf(|_, _, seen| *seen == CacheGeneration::new(0))
+            .times(1)
+            .returning(move |_, _, seen| Ok(seen.get() == *g.lock().unwrap()));
+
+        let mut users = MockUserStore::new();
+        let g = Arc::clone(&generation);
+        users.expect_find_by_id().times(1).returning(move |_| {
+            // A has read the old user; B's update and invalidation complete now.
+            *g.lock().unwrap() += 1;
+            Ok(Some(sample_user()))
+        });
+        let store = cached(users, MockSessionStore::new(), cache);
+        assert_eq!(
+            store.find_by_id(user_id()).await.unwrap(),
+            Some(sample_user()),
+            "A still answers with what it read"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_cache_is_bypassed() {
+        let mut users = MockUserStore::new();
+        users
+            .expect_find_by_id()
+            .times(1)
+            .returning(|_| Ok(Some(sample_user())));
+        let mut cache = MockUserCache::new();
+        cache
+            .expect_get()
+            .returning(|_| Err(CacheError("down".into())));
+        cache.expect_put().never();
+        let store = cached(users, MockSessionStore::new(), cache);
+        assert_eq!(
+            store.find_by_id(user_id()).await.unwrap(),
+            Some(sample_user())
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_invalidate_only_after_they_succeed() {
+        let mut users = MockUserStore::new();
+        users
+            .expect_update_profile()
+            .times(1)
+            .returning(|_, _, _, _| Ok(sample_user()));
+        users
+            .expect_change_password()
+            .times(1)
+            .returning(|_, _, _, _| Err(StoreError::NotFound));
+        users
+            .expect_verify_email()
+            .times(1)
+            .returning(|_, _| Ok(Some(user_id())));
+        let mut sessions = MockSessionStore::new();
+        sessions.expect_create().times(1).returning(|_| Ok(()));
+        let mut cache = MockUserCache::new();
+        // update_profile, verify_email and create invalidate; the failed change_password not.
+        cache
+            .expect_invalidate()
+            .withf(|id| *id == user_id())
+            .times(3)
+            .returning(|_| Ok(()));
+        let store = cached(users, sessions, cache);
+        let now = Utc::now();
+        store
+            .update_profile(user_id(), ProfileChanges::default(), None, now)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .change_password(user_id(), PasswordHash::new("h".into()), None, now)
+                .await
+                .is_err()
+        );
+        store
+            .verify_email(&TokenHash::new("t".into()), now)
+            .await
+            .unwrap();
+        let session = Session {
+            id: SessionId::from_uuid(uuid::Uuid::from_u128(9)),
+            user_id: user_id(),
+            created_at: now,
+            last_used_at: now,
+            expires_at: now,
+            revoked_at: None,
+            user_agent: None,
+            ip: None,
+        };
+        store
+            .create(NewSession {
+                session,
+                refresh_token: TokenHash::new("r".into()),
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_invalidation_does_not_fail_the_write() {
+        let mut users = MockUserStore::new();
+        users
+            .expect_update_profile()
+            .returning(|_, _, _, _| Ok(sample_user()));
+        let mut cache = MockUserCache::new();
+        cache
+            .expect_invalidate()
+            .returning(|_| Err(CacheError("down".into())));
+        let store = cached(users, MockSessionStore::new(), cache);
+        let updated = store
+            .update_profile(user_id(), ProfileChanges::default(), None, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(updated, sample_user());
+    }
+}

@@ -1,0 +1,6 @@
+//! Provisioning helpers for tests that need real servers: which servers to use, and a fresh
+//! database or key prefix per test.
+
+pub mod env;
+pub mod postgres;
+pub mod redis;
