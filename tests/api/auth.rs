@@ -341,3 +341,50 @@ async fn resend_sends_a_new_working_token() {
         .await;
     assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
 }
+
+#[actix_web::test]
+async fn repeated_failures_lock_the_login_name_with_429() {
+    let app = spawn_app().await;
+    app.register("lock@example.com", "locky").await;
+    let wrong = json!({"login": "lock@example.com", "password": "not the password"});
+    // A success before the limit clears the count.
+    for _ in 0..4 {
+        assert_eq!(
+            app.post("/api/v1/auth/login", wrong.clone()).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    app.login("LOCK@example.com", PASSWORD).await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.post("/api/v1/auth/login", wrong.clone()).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = app.post("/api/v1/auth/login", wrong.clone()).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=15 * 60).contains(&retry), "{retry}");
+    // Even the right password is refused while locked; the username is another name.
+    let right = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "lock@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    app.login("locky", PASSWORD).await;
+
+    // Unknown names lock alike, so the lock tells nothing about whether an account exists.
+    let unknown = json!({"login": "ghost@example.com", "password": "whatever it is"});
+    for _ in 0..5 {
+        assert_eq!(
+            app.post("/api/v1/auth/login", unknown.clone()).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.post("/api/v1/auth/login", unknown).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

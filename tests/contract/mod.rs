@@ -3,3 +3,4 @@
 pub mod cache;
 pub mod revocation;
 pub mod stores;
+pub mod throttle;

@@ -1,6 +1,7 @@
 //! Redis adapters, shared by every UMS instance behind one load balancer: the session
-//! revocation list ([`RedisRevocation`]) and the user cache ([`RedisUserCache`]), both on one
-//! [`RedisClient`] (a deadpool-redis pool whose every call is bounded by a timeout).
+//! revocation list ([`RedisRevocation`]), the user cache ([`RedisUserCache`]) and the
+//! failed-login throttle ([`RedisLoginThrottle`]), all on one [`RedisClient`] (a
+//! deadpool-redis pool whose every call is bounded by a timeout).
 //!
 //! Keys, each under the configured prefix (default `ums:`):
 //!
@@ -9,11 +10,14 @@
 //! | `{prefix}revoked:{session}`  | `1`                        | at the revocation's `until` (never shortened) |
 //! | `{prefix}user:{user_id}`     | JSON of the user, `"v":1`  | after the cache TTL      |
 //! | `{prefix}gen:{user_id}`      | the user's invalidation generation (a counter) | an hour after the latest invalidation or miss |
+//! | `{prefix}throttle:{key}`     | failed logins in the current window (a counter) | when the window ends (set by its first failure) |
 
 mod cache;
 mod client;
 mod revocation;
+mod throttle;
 
 pub use cache::RedisUserCache;
 pub use client::{RedisClient, RedisError, RedisSettings, redact_url};
 pub use revocation::RedisRevocation;
+pub use throttle::RedisLoginThrottle;

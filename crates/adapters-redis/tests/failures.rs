@@ -10,11 +10,15 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use adapters_redis::{RedisClient, RedisError, RedisRevocation, RedisSettings, RedisUserCache};
+use adapters_redis::{
+    RedisClient, RedisError, RedisLoginThrottle, RedisRevocation, RedisSettings, RedisUserCache,
+};
 use chrono::{TimeDelta, Utc};
 use domain::BoxError;
 use domain::model::SessionId;
-use domain::ports::{CacheGeneration, CacheLookup, Readiness, TokenRevocation, UserCache};
+use domain::ports::{
+    CacheGeneration, CacheLookup, LoginThrottle, Readiness, TokenRevocation, UserCache,
+};
 use ums_tests::contract::cache::user_with_every_field_set;
 use ums_tests::support::redis::{RedisServer, SilentServer, unique_prefix};
 use uuid::Uuid;
@@ -28,6 +32,7 @@ struct Adapters {
     client: RedisClient,
     revocation: RedisRevocation,
     cache: RedisUserCache,
+    throttle: RedisLoginThrottle,
 }
 
 fn adapters(url: &str, pool_size: usize) -> Adapters {
@@ -41,6 +46,7 @@ fn adapters(url: &str, pool_size: usize) -> Adapters {
     Adapters {
         revocation: RedisRevocation::new(client.clone()),
         cache: RedisUserCache::new(client.clone()),
+        throttle: RedisLoginThrottle::new(client.clone()),
         client,
     }
 }
@@ -101,6 +107,28 @@ async fn all_work(a: &Adapters) {
         CacheLookup::Hit(user.clone())
     );
     a.cache.invalidate(user.id).await.unwrap();
+    let key = format!("login:{}", Uuid::now_v7().simple());
+    let window = TimeDelta::minutes(1);
+    assert_eq!(a.throttle.check(&key).await.unwrap().failures, 0);
+    assert_eq!(
+        a.throttle
+            .record_failure(&key, window)
+            .await
+            .unwrap()
+            .failures,
+        1
+    );
+    assert_eq!(
+        a.throttle
+            .record_failure(&key, window)
+            .await
+            .unwrap()
+            .failures,
+        2
+    );
+    assert_eq!(a.throttle.check(&key).await.unwrap().failures, 2);
+    a.throttle.clear(&key).await.unwrap();
+    assert_eq!(a.throttle.check(&key).await.unwrap().failures, 0);
     a.client.ready().await.unwrap();
 }
 
@@ -127,6 +155,17 @@ async fn all_fail_fast(a: &Adapters) -> Vec<BoxError> {
     .await;
     errors.push(e.0);
     let e = fails_fast("invalidate", a.cache.invalidate(user.id)).await;
+    errors.push(e.0);
+    let e = fails_fast("throttle check", a.throttle.check("login:ada")).await;
+    errors.push(e.0);
+    let e = fails_fast(
+        "throttle record_failure",
+        a.throttle
+            .record_failure("login:ada", TimeDelta::minutes(1)),
+    )
+    .await;
+    errors.push(e.0);
+    let e = fails_fast("throttle clear", a.throttle.clear("login:ada")).await;
     errors.push(e.0);
     errors.push(fails_fast("ready", a.client.ready()).await);
     errors

@@ -27,6 +27,9 @@ impl From<LoginError> for ApiError {
             LoginError::InvalidCredentials => {
                 Self::unauthorized("The login or password is incorrect.", false)
             }
+            LoginError::TooManyAttempts { retry_after_secs } => {
+                Self::TooManyRequests(retry_after_secs)
+            }
             LoginError::Unavailable(source) => Self::Unavailable(source),
             LoginError::Unexpected(source) => Self::Internal(source),
         }

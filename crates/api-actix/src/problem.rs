@@ -81,6 +81,9 @@ pub enum ApiError {
     /// 422: invalid fields.
     #[error("validation failed: {0}")]
     Validation(ValidationErrors),
+    /// 429: rate limited or locked out, for this many seconds.
+    #[error("too many requests")]
+    TooManyRequests(i64),
     /// 503: a dependency is down; worth retrying.
     #[error("service unavailable")]
     Unavailable(#[source] BoxError),
@@ -117,6 +120,7 @@ impl ApiError {
             }
             Self::PayloadTooLarge(_) => ("urn:ums:problem:payload-too-large", "Payload too large"),
             Self::Validation(_) => ("urn:ums:problem:validation", "Validation failed"),
+            Self::TooManyRequests(_) => ("urn:ums:problem:too-many-requests", "Too many requests"),
             Self::Unavailable(_) => ("urn:ums:problem:unavailable", "Service unavailable"),
             Self::Internal(_) => ("about:blank", "Internal Server Error"),
         }
@@ -136,6 +140,9 @@ impl ApiError {
                 format!("The request body is larger than the limit of {limit} bytes.")
             }
             Self::Validation(errors) => format!("Invalid request: {errors}."),
+            Self::TooManyRequests(seconds) => {
+                format!("Too many attempts; try again in {seconds} seconds.")
+            }
             Self::Unavailable(_) => {
                 "A service this request depends on is unavailable; try again shortly.".to_owned()
             }
@@ -185,6 +192,7 @@ impl ResponseError for ApiError {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -226,6 +234,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::TooManyRequests(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from((*seconds).max(1)));
             }
             _ => {}
         }

@@ -112,7 +112,9 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     /// Use-case settings: token lifetimes (`UMS_ACCESS_TOKEN_TTL_SECS`,
     /// `UMS_REFRESH_TOKEN_TTL_SECS`, `UMS_REMEMBER_ME_TTL_SECS`), password rules
-    /// (`UMS_PASSWORD_MIN_LENGTH`, `UMS_PASSWORD_MIN_SCORE`), `UMS_VERIFY_EMAIL_URL`.
+    /// (`UMS_PASSWORD_MIN_LENGTH`, `UMS_PASSWORD_MIN_SCORE`), `UMS_VERIFY_EMAIL_URL`, login
+    /// lockout (`UMS_LOGIN_MAX_FAILURES`, `UMS_LOGIN_WINDOW_SECS`), clock skew
+    /// (`UMS_JWT_LEEWAY_SECS`).
     pub auth: AuthSettings,
     /// Folder the file mailer writes `.eml` files to (`UMS_MAIL_DIR`, default `mail-outbox`).
     pub mail_dir: PathBuf,
@@ -151,6 +153,8 @@ impl Settings {
             remember_me_ttl: env.seconds("UMS_REMEMBER_ME_TTL_SECS", defaults.remember_me_ttl)?,
             verification_ttl: defaults.verification_ttl,
             clock_skew: TimeDelta::seconds(i64::try_from(jwt_leeway_secs).unwrap_or(300)),
+            login_max_failures: env.number("UMS_LOGIN_MAX_FAILURES", 5, 1, 1000)?,
+            login_window: env.seconds("UMS_LOGIN_WINDOW_SECS", defaults.login_window)?,
             password_rules: rules,
             verify_email_url: env.get("UMS_VERIFY_EMAIL_URL"),
         };

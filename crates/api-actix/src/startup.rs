@@ -12,14 +12,17 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use adapters_crypto::{BcryptHasher, JwtCodec, OsRandom, SystemClock, UuidV7Ids, ZxcvbnStrength};
 use adapters_mail::FileMailer;
-use adapters_memory::{MemoryRevocation, MemoryUserCache};
+use adapters_memory::{MemoryLoginThrottle, MemoryRevocation, MemoryUserCache};
 use adapters_postgres::{PgPoolSettings, PostgresStore};
-use adapters_redis::{RedisClient, RedisRevocation, RedisSettings, RedisUserCache};
+use adapters_redis::{
+    RedisClient, RedisLoginThrottle, RedisRevocation, RedisSettings, RedisUserCache,
+};
 use adapters_sqlite::SqliteStore;
 use chrono::TimeDelta;
 use domain::cache::CachedStore;
 use domain::ports::{
-    Clock, PasswordHasher, Readiness, SessionStore, TokenRevocation, UserCache, UserStore,
+    Clock, LoginThrottle, PasswordHasher, Readiness, SessionStore, TokenRevocation, UserCache,
+    UserStore,
 };
 use domain::services::{AccountService, AuthService, Ports};
 use secrecy::{ExposeSecret, SecretString};
@@ -165,9 +168,11 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// The state shared by every instance (Redis) or kept in process: revocation list and cache.
+/// The state shared by every instance (Redis) or kept in process: revocation list, login
+/// throttle and user cache.
 struct SharedState {
     revocation: Arc<dyn TokenRevocation>,
+    throttle: Arc<dyn LoginThrottle>,
     cache: Arc<dyn UserCache>,
     readiness: Arc<dyn Readiness>,
     description: String,
@@ -204,6 +209,7 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
             .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
             SharedState {
                 revocation: Arc::new(RedisRevocation::new(client.clone())),
+                throttle: Arc::new(RedisLoginThrottle::new(client.clone())),
                 cache: Arc::new(RedisUserCache::new(client.clone())),
                 readiness: Arc::new(client),
                 description: format!("redis ({})", redact_url(redis.url.expose_secret())),
@@ -213,6 +219,7 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
             let revocation = Arc::new(MemoryRevocation::new(clock.clone()));
             SharedState {
                 revocation: revocation.clone(),
+                throttle: Arc::new(MemoryLoginThrottle::new(clock.clone())),
                 cache: Arc::new(MemoryUserCache::new(clock.clone())),
                 readiness: revocation,
                 description: "memory (in process)".to_owned(),
@@ -242,6 +249,7 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
         strength: Arc::new(ZxcvbnStrength),
         tokens: Arc::new(tokens),
         revocation: shared.revocation,
+        throttle: shared.throttle,
         mailer: Arc::new(
             FileMailer::new(settings.mail_dir.clone(), settings.mail_from.clone())
                 .map_err(|e| StartupError::Config(format!("UMS_MAIL_FROM / UMS_MAIL_DIR: {e}")))?,

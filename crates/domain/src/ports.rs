@@ -366,6 +366,52 @@ pub trait TokenRevocation: Send + Sync {
     async fn is_revoked(&self, session: SessionId) -> Result<bool, RevocationError>;
 }
 
+/// Failure of the login throttle.
+#[derive(Debug, thiserror::Error)]
+#[error("login throttle unavailable")]
+pub struct ThrottleError(#[source] pub BoxError);
+
+/// The failure count of one throttle key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttemptWindow {
+    /// Failures counted in the current window (0 when there is none).
+    pub failures: u32,
+    /// When the current window ends and the count resets; `None` when there is no window.
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// Counts failed logins per login name in fixed windows, shared by every instance when backed
+/// by a shared server.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait::async_trait]
+pub trait LoginThrottle: Send + Sync {
+    /// The current window of `key`; a window whose end has passed MUST read as
+    /// `AttemptWindow::default()`.
+    ///
+    /// # Errors
+    /// [`ThrottleError`] when the counter cannot be read.
+    async fn check(&self, key: &str) -> Result<AttemptWindow, ThrottleError>;
+
+    /// Counts one failure for `key`. The first failure of a window opens it for `window`; later
+    /// failures in the same window MUST NOT extend it. Returns the window after counting. MUST
+    /// be atomic: N concurrent calls on a fresh key count N.
+    ///
+    /// # Errors
+    /// [`ThrottleError`] when the counter cannot be written.
+    async fn record_failure(
+        &self,
+        key: &str,
+        window: chrono::TimeDelta,
+    ) -> Result<AttemptWindow, ThrottleError>;
+
+    /// Forgets `key`'s window (after a successful login); clearing an absent key is not an
+    /// error.
+    ///
+    /// # Errors
+    /// [`ThrottleError`] when the counter cannot be written.
+    async fn clear(&self, key: &str) -> Result<(), ThrottleError>;
+}
+
 /// Failure of the user cache.
 #[derive(Debug, thiserror::Error)]
 #[error("user cache unavailable")]

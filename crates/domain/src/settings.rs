@@ -19,6 +19,10 @@ pub struct AuthSettings {
     /// the fast-path list for `access_ttl + clock_skew`, the longest an access token issued for
     /// it can still be accepted. Default 5 seconds.
     pub clock_skew: TimeDelta,
+    /// Failed logins for one login name that lock it. Default 5.
+    pub login_max_failures: u32,
+    /// The window in which failures are counted, and so the longest lockout. Default 15 minutes.
+    pub login_window: TimeDelta,
     /// Rules for new passwords.
     pub password_rules: PasswordRules,
     /// Link e-mailed for address verification, with `{token}` where the token goes (for a
@@ -34,6 +38,8 @@ impl Default for AuthSettings {
             remember_me_ttl: TimeDelta::days(30),
             verification_ttl: TimeDelta::hours(24),
             clock_skew: TimeDelta::seconds(5),
+            login_max_failures: 5,
+            login_window: TimeDelta::minutes(15),
             password_rules: PasswordRules::default(),
             verify_email_url: None,
         }

@@ -119,7 +119,9 @@ fn token_response(tokens: domain::services::IssuedTokens) -> HttpResponse {
 /// Logs in by e-mail address or username; opens a session.
 ///
 /// A wrong login name, a wrong password and an inactive account all give the same 401, in
-/// about the same time.
+/// about the same time. After too many failures for one login name (5 in 15 minutes by
+/// default, known name or not) the name is locked: 429 with `Retry-After`, before any password
+/// check, until the window ends.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/login",
@@ -131,6 +133,8 @@ fn token_response(tokens: domain::services::IssuedTokens) -> HttpResponse {
         (status = 401, description = "Wrong login or password, or inactive account"),
         (status = 413, description = "Body over the size limit"),
         (status = 422, description = "Invalid fields"),
+        (status = 429, description = "Too many failed logins for this login name",
+         headers(("Retry-After" = String, description = "Seconds until the lock ends"))),
         (status = 503, description = "A dependency is unavailable"),
     )
 )]

@@ -96,6 +96,13 @@ pub enum LoginError {
     /// Unknown login, wrong password or inactive account.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many failures for this login name; nothing was checked. Known and unknown names are
+    /// locked alike.
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until the lock ends.
+        retry_after_secs: i64,
+    },
     /// A dependency is down.
     #[error("a dependency is unavailable")]
     Unavailable(#[source] BoxError),
@@ -305,10 +312,51 @@ impl AuthService {
     ///
     /// An unknown login spends as long as a wrong password (the hasher verifies against a
     /// dummy hash), and an inactive account is refused only after its password was checked.
+    /// Failures are counted per login name (known or not); at `login_max_failures` within
+    /// `login_window` the name is locked until the window ends, before any password check.
+    /// A success clears the count.
     ///
     /// # Errors
-    /// [`LoginError::InvalidCredentials`] for every kind of refusal.
+    /// [`LoginError::InvalidCredentials`] for every kind of refusal;
+    /// [`LoginError::TooManyAttempts`] while the name is locked; `Unavailable` when the
+    /// throttle cannot be reached (fail closed: no unlimited guessing while it is down).
     pub async fn login(&self, request: LoginRequest) -> Result<IssuedTokens, LoginError> {
+        let key = throttle_key(&request.login);
+        let window = self.ports.throttle.check(&key).await?;
+        if window.failures >= self.settings.login_max_failures {
+            return Err(self.locked(window));
+        }
+        match self.check_credentials(&request).await {
+            Ok(credentials) => {
+                self.ports.throttle.clear(&key).await?;
+                self.open_session(credentials, request).await
+            }
+            Err(LoginError::InvalidCredentials) => {
+                self.ports
+                    .throttle
+                    .record_failure(&key, self.settings.login_window)
+                    .await?;
+                Err(LoginError::InvalidCredentials)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn locked(&self, window: crate::ports::AttemptWindow) -> LoginError {
+        let now = self.ports.clock.now();
+        let retry_after_secs = window
+            .resets_at
+            .map_or(self.settings.login_window, |at| at - now)
+            .num_seconds()
+            .max(1);
+        LoginError::TooManyAttempts { retry_after_secs }
+    }
+
+    /// The user whose credentials these are, if the password matches and the account is active.
+    async fn check_credentials(
+        &self,
+        request: &LoginRequest,
+    ) -> Result<crate::model::Credentials, LoginError> {
         let login = parse_login(&request.login);
         let credentials = match &login {
             Some(login) => self.ports.users.find_credentials(login).await?,
@@ -326,7 +374,14 @@ impl AuthService {
         if !matches || !credentials.user.is_active {
             return Err(LoginError::InvalidCredentials);
         }
+        Ok(credentials)
+    }
 
+    async fn open_session(
+        &self,
+        credentials: crate::model::Credentials,
+        request: LoginRequest,
+    ) -> Result<IssuedTokens, LoginError> {
         let now = self.ports.clock.now();
         let lifetime = if request.remember_me {
             self.settings.remember_me_ttl
@@ -608,6 +663,13 @@ impl AuthService {
             user,
         })
     }
+}
+
+/// The throttle key of a login name: trimmed, lower-cased (as e-mail addresses and usernames
+/// compare), and bounded in length, whether or not such an account exists.
+fn throttle_key(login: &str) -> String {
+    let name: String = login.trim().to_lowercase().chars().take(320).collect();
+    format!("login:{name}")
 }
 
 /// An e-mail address if the login parses as one, else a username if it parses as one.

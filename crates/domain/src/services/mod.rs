@@ -18,8 +18,8 @@ pub use auth::{
 use crate::model::{SessionId, User};
 use crate::policy::Actor;
 use crate::ports::{
-    Clock, IdGenerator, Mailer, PasswordHasher, PasswordStrength, SecureRandom, SessionStore,
-    TokenCodec, TokenRevocation, UserStore,
+    Clock, IdGenerator, LoginThrottle, Mailer, PasswordHasher, PasswordStrength, SecureRandom,
+    SessionStore, TokenCodec, TokenRevocation, UserStore,
 };
 
 /// Every port the use cases need, as shared trait objects. Cloning is cheap.
@@ -37,6 +37,8 @@ pub struct Ports {
     pub tokens: Arc<dyn TokenCodec>,
     /// Fast-path session revocation.
     pub revocation: Arc<dyn TokenRevocation>,
+    /// Failed-login counters.
+    pub throttle: Arc<dyn LoginThrottle>,
     /// E-mail.
     pub mailer: Arc<dyn Mailer>,
     /// Time.
@@ -89,6 +91,11 @@ macro_rules! infrastructure_errors {
         }
         impl From<$crate::ports::RevocationError> for $error {
             fn from(error: $crate::ports::RevocationError) -> Self {
+                Self::Unavailable(Box::new(error))
+            }
+        }
+        impl From<$crate::ports::ThrottleError> for $error {
+            fn from(error: $crate::ports::ThrottleError) -> Self {
                 Self::Unavailable(Box::new(error))
             }
         }

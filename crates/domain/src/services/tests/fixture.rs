@@ -17,9 +17,9 @@ use crate::model::{
     TokenHash, User, UserId, Username,
 };
 use crate::ports::{
-    MockClock, MockIdGenerator, MockMailer, MockPasswordHasher, MockPasswordStrength,
-    MockSecureRandom, MockSessionStore, MockTokenCodec, MockTokenRevocation, MockUserStore,
-    OpaqueToken, RevocationError, StrengthVerdict,
+    AttemptWindow, MockClock, MockIdGenerator, MockLoginThrottle, MockMailer, MockPasswordHasher,
+    MockPasswordStrength, MockSecureRandom, MockSessionStore, MockTokenCodec, MockTokenRevocation,
+    MockUserStore, OpaqueToken, RevocationError, StrengthVerdict,
 };
 use crate::services::{AccountService, AuthService, Ports, Principal};
 use crate::settings::AuthSettings;
@@ -206,6 +206,9 @@ pub(super) struct Fixture {
     pub(super) tokens: MockTokenCodec,
     pub(super) revocation: MockTokenRevocation,
     pub(super) mailer: MockMailer,
+    /// The login throttle; `None` means a permissive one (nothing locked, every call succeeds),
+    /// for the tests that are not about throttling.
+    pub(super) throttle: Option<MockLoginThrottle>,
 }
 
 impl Fixture {
@@ -219,6 +222,7 @@ impl Fixture {
             tokens: MockTokenCodec::new(),
             revocation: MockTokenRevocation::new(),
             mailer: MockMailer::new(),
+            throttle: None,
         }
     }
 
@@ -286,7 +290,22 @@ impl Fixture {
         });
         random.expect_digest().returning(digest);
 
+        let throttle = self.throttle.unwrap_or_else(|| {
+            let mut throttle = MockLoginThrottle::new();
+            throttle
+                .expect_check()
+                .returning(|_| Ok(AttemptWindow::default()));
+            throttle.expect_record_failure().returning(|_, window| {
+                Ok(AttemptWindow {
+                    failures: 1,
+                    resets_at: Some(now() + window),
+                })
+            });
+            throttle.expect_clear().returning(|_| Ok(()));
+            throttle
+        });
         let ports = Ports {
+            throttle: Arc::new(throttle),
             users: Arc::new(self.users),
             sessions: Arc::new(self.sessions),
             hasher: Arc::new(self.hasher),

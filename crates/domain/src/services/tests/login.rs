@@ -291,3 +291,147 @@ async fn login_reports_an_unavailable_store_as_unavailable() {
 
     assert!(matches!(error, LoginError::Unavailable(_)), "{error:?}");
 }
+
+// ----- throttling ------------------------------------------------------------------------------
+
+use crate::ports::{AttemptWindow, MockLoginThrottle, ThrottleError};
+
+fn throttle_with(window: AttemptWindow) -> MockLoginThrottle {
+    let mut throttle = MockLoginThrottle::new();
+    throttle
+        .expect_check()
+        .withf(|key| key == "login:ada@example.com")
+        .times(1)
+        .returning(move |_| Ok(window));
+    throttle
+}
+
+#[tokio::test]
+async fn a_locked_login_name_is_refused_before_any_password_check() {
+    let mut fx = Fixture::new();
+    let max = fx.settings.login_max_failures;
+    let mut throttle = throttle_with(AttemptWindow {
+        failures: max,
+        resets_at: Some(now() + chrono::TimeDelta::seconds(90)),
+    });
+    throttle.expect_record_failure().never();
+    throttle.expect_clear().never();
+    fx.throttle = Some(throttle);
+    fx.users.expect_find_credentials().never();
+    fx.hasher.expect_verify().never();
+    fx.hasher.expect_verify_dummy().never();
+
+    let error = fx
+        .auth()
+        .login(request("  Ada@Example.com ", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(
+            error,
+            LoginError::TooManyAttempts {
+                retry_after_secs: 90
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_is_counted_for_the_name_with_the_configured_window() {
+    for known_account in [true, false] {
+        let mut fx = Fixture::new();
+        let window = fx.settings.login_window;
+        let mut throttle = throttle_with(AttemptWindow {
+            failures: fx.settings.login_max_failures - 1,
+            resets_at: Some(now() + window),
+        });
+        throttle
+            .expect_record_failure()
+            .withf(move |key, w| key == "login:ada@example.com" && *w == window)
+            .times(1)
+            .returning(move |_, _| {
+                Ok(AttemptWindow {
+                    failures: 5,
+                    resets_at: Some(now() + window),
+                })
+            });
+        throttle.expect_clear().never();
+        fx.throttle = Some(throttle);
+        if known_account {
+            known(
+                &mut fx,
+                Login::Email(Email::parse("ada@example.com").unwrap()),
+                alice(),
+            );
+            password_matches(&mut fx, false);
+        } else {
+            fx.users
+                .expect_find_credentials()
+                .times(1)
+                .returning(|_| Ok(None));
+            fx.hasher
+                .expect_verify_dummy()
+                .times(1)
+                .returning(|_| Ok(()));
+        }
+
+        let error = fx
+            .auth()
+            .login(request("ada@example.com", PASSWORD))
+            .await
+            .unwrap_err();
+
+        // The attempt that reaches the limit is still answered as a plain failure.
+        assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_success_clears_the_count() {
+    let mut fx = Fixture::new();
+    let mut throttle = throttle_with(AttemptWindow {
+        failures: 3,
+        resets_at: Some(now()),
+    });
+    throttle.expect_record_failure().never();
+    throttle
+        .expect_clear()
+        .withf(|key| key == "login:ada@example.com")
+        .times(1)
+        .returning(|_| Ok(()));
+    fx.throttle = Some(throttle);
+    known(
+        &mut fx,
+        Login::Email(Email::parse("ada@example.com").unwrap()),
+        alice(),
+    );
+    password_matches(&mut fx, true);
+    accept_session(&mut fx);
+
+    fx.auth()
+        .login(request("ada@example.com", PASSWORD))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_throttle_fails_closed() {
+    let mut fx = Fixture::new();
+    let mut throttle = MockLoginThrottle::new();
+    throttle
+        .expect_check()
+        .returning(|_| Err(ThrottleError("down".into())));
+    fx.throttle = Some(throttle);
+    fx.users.expect_find_credentials().never();
+    fx.hasher.expect_verify().never();
+
+    let error = fx
+        .auth()
+        .login(request("ada@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LoginError::Unavailable(_)), "{error:?}");
+}
