@@ -39,6 +39,8 @@
 //! - `rotate_refresh_token` reports `Reused` for a spent token even when its session is also
 //!   revoked or expired (the reuse is the more alarming fact).
 //! - `verify_email` changes the user (`email_verified`), so it bumps the version.
+//! - `list_for_user` orders sessions created at the same instant by id, greatest first (the
+//!   later of two time-ordered ids first), so that its order is deterministic.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -87,6 +89,10 @@ macro_rules! store_contract_tests {
             revoke_ends_only_the_users_own_live_session,
             revoke_all_returns_only_the_sessions_it_revoked,
             revoked_since_lists_revocations_from_the_instant_on,
+            list_for_user_without_sessions_is_empty,
+            list_for_user_returns_the_users_sessions_newest_first,
+            list_for_user_includes_revoked_and_expired_sessions,
+            list_for_user_orders_equal_creation_times_by_id,
             verify_email_spends_a_token_once,
             verify_email_refuses_expired_unknown_and_other_purpose_tokens,
             concurrent_email_verifications_spend_the_token_once,
@@ -1014,6 +1020,184 @@ where
     );
     assert_eq!(list(0).await.len(), 3);
     assert_eq!(list(31).await, vec![]);
+}
+
+async fn list<S: SessionStore>(store: &S, user: UserId) -> Vec<Session> {
+    store.list_for_user(user).await.expect("list_for_user")
+}
+
+/// `list_for_user` is empty for an unknown user and for a user without sessions, even when
+/// other users have some.
+pub async fn list_for_user_without_sessions_is_empty<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    assert_eq!(list(&store, user_id(9)).await, vec![], "empty store");
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    assert_eq!(list(&store, user_id(1)).await, vec![], "no sessions at all");
+    create(&store, new_session(1, user_id(2), 0, 1000)).await;
+    assert_eq!(
+        list(&store, user_id(1)).await,
+        vec![],
+        "only another user's"
+    );
+    assert_eq!(list(&store, user_id(9)).await, vec![], "unknown user");
+}
+
+/// `list_for_user` returns exactly the user's sessions, newest `created_at` first whatever
+/// the order of creation and of ids, each with every field as stored: user agent and address
+/// (or none), `revoked_at` after a revocation, `last_used_at` after a rotation.
+pub async fn list_for_user_returns_the_users_sessions_newest_first<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    // Neither creation order nor id order is the expected order (3, 1, 2).
+    let middle = create(&store, new_session(1, user_id(1), 20, 1000)).await;
+    let mut bare = new_session(2, user_id(1), 10, 1000);
+    bare.session.user_agent = None;
+    bare.session.ip = None;
+    let oldest = create(&store, bare).await;
+    let mut v6 = new_session(3, user_id(1), 30, 1000);
+    v6.session.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) \"quoted\" é".to_owned());
+    v6.session.ip = Some("2001:db8::1".to_owned());
+    let newest = create(&store, v6).await;
+    // Another user's sessions, created in between and last, are not listed.
+    let bobs_first = create(&store, new_session(4, user_id(2), 25, 1000)).await;
+    let bobs_last = create(&store, new_session(5, user_id(2), 40, 1000)).await;
+
+    assert_eq!(
+        list(&store, user_id(1)).await,
+        vec![newest.clone(), middle.clone(), oldest.clone()],
+        "as created, newest first"
+    );
+
+    assert!(
+        store
+            .revoke(user_id(1), session_id(1), at(50))
+            .await
+            .expect("revoke")
+    );
+    let rotated = store
+        .rotate_refresh_token(&token(2), &token(22), at(60))
+        .await
+        .expect("rotate");
+    let oldest = Session {
+        last_used_at: at(60),
+        ..oldest
+    };
+    assert_eq!(rotated, RefreshRotation::Rotated(oldest.clone()));
+    let expected = vec![
+        newest,
+        Session {
+            revoked_at: Some(at(50)),
+            ..middle
+        },
+        oldest,
+    ];
+    let listed = list(&store, user_id(1)).await;
+    assert_eq!(listed, expected, "after a revocation and a rotation");
+    for session in &listed {
+        assert_eq!(
+            &find_session(&store, session.id).await,
+            session,
+            "the list agrees with find"
+        );
+    }
+
+    assert_eq!(
+        list(&store, user_id(2)).await,
+        vec![bobs_last, bobs_first],
+        "only bob's"
+    );
+}
+
+/// `list_for_user` includes revoked sessions (by `revoke` and by `revoke_all`) and expired
+/// ones, even sessions that expired long ago by the wall clock.
+pub async fn list_for_user_includes_revoked_and_expired_sessions<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    const YEARS: i64 = 3 * 365 * 24 * 3600;
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let live = create(&store, new_session(1, user_id(1), 40, 1000)).await;
+    let revoked = create(&store, new_session(2, user_id(1), 30, 1000)).await;
+    let expired = create(&store, new_session(3, user_id(1), 20, 25)).await;
+    // Created and expired years before BASE: in the past by any clock running these checks.
+    let ancient = create(&store, new_session(4, user_id(1), -YEARS, 1 - YEARS)).await;
+    assert!(
+        store
+            .revoke(user_id(1), session_id(2), at(50))
+            .await
+            .expect("revoke")
+    );
+    let revoked_all = store
+        .revoke_all(user_id(1), at(60))
+        .await
+        .expect("revoke_all");
+    assert_eq!(
+        sorted(revoked_all),
+        vec![session_id(1), session_id(3), session_id(4)]
+    );
+
+    assert_eq!(
+        list(&store, user_id(1)).await,
+        vec![
+            Session {
+                revoked_at: Some(at(60)),
+                ..live
+            },
+            Session {
+                revoked_at: Some(at(50)),
+                ..revoked
+            },
+            Session {
+                revoked_at: Some(at(60)),
+                ..expired
+            },
+            Session {
+                revoked_at: Some(at(60)),
+                ..ancient
+            },
+        ]
+    );
+
+    // Expired and never revoked.
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    let old = create(&store, new_session(5, user_id(2), -YEARS, 1 - YEARS)).await;
+    let dead = store
+        .rotate_refresh_token(&token(5), &token(55), at(0))
+        .await
+        .expect("rotate");
+    assert_eq!(dead, RefreshRotation::Dead(old.clone()), "it is expired");
+    assert_eq!(list(&store, user_id(2)).await, vec![old]);
+}
+
+/// Sessions created at the same instant are listed by id, greatest first, on every call.
+pub async fn list_for_user_orders_equal_creation_times_by_id<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    for n in [2, 4, 1, 3] {
+        create(&store, new_session(n, user_id(1), 10, 1000)).await;
+    }
+    create(&store, new_session(5, user_id(1), 5, 1000)).await;
+    create(&store, new_session(0, user_id(1), 20, 1000)).await;
+    for _ in 0..3 {
+        let ids: Vec<SessionId> = list(&store, user_id(1))
+            .await
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(
+            ids,
+            [0, 4, 3, 2, 1, 5].map(session_id).to_vec(),
+            "newest first, then by id descending"
+        );
+    }
 }
 
 fn action_token(n: u128, user: UserId, purpose: ActionPurpose, expires: i64) -> ActionToken {

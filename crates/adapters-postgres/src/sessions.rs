@@ -118,6 +118,21 @@ impl SessionStore for PostgresStore {
         .await
     }
 
+    #[tracing::instrument(name = "postgres.sessions.list_for_user", level = "debug", skip_all, fields(user_id = %user))]
+    async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        self.run(move |conn| {
+            // Equal creation times are ordered by id, so the order is deterministic.
+            let rows: Vec<SessionRow> = sessions::table
+                .filter(sessions::user_id.eq(user.as_uuid()))
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .select(SessionRow::as_select())
+                .load(conn)
+                .map_err(db_error)?;
+            Ok(rows.into_iter().map(Session::from).collect())
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "postgres.sessions.revoke", level = "debug", skip_all, fields(session_id = %id, user_id = %user))]
     async fn revoke(
         &self,

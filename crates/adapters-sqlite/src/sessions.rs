@@ -118,6 +118,24 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(name = "sqlite.sessions.list_for_user", level = "debug", skip_all, fields(user_id = %user))]
+    async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        self.run(move |conn| {
+            // Equal creation times are ordered by id (hyphenated lower-case text sorts as the
+            // UUID does), so the order is deterministic and the same as PostgreSQL's.
+            sessions::table
+                .filter(sessions::user_id.eq(user.to_string()))
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .select(SessionRow::as_select())
+                .load::<SessionRow>(conn)
+                .map_err(db_error)?
+                .into_iter()
+                .map(Session::try_from)
+                .collect()
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "sqlite.sessions.revoke", level = "debug", skip_all, fields(session_id = %id, user_id = %user))]
     async fn revoke(
         &self,

@@ -169,6 +169,10 @@ impl SessionStore for CachedStore {
             .await
     }
 
+    async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        self.sessions.list_for_user(user).await
+    }
+
     async fn revoke(
         &self,
         user: UserId,

@@ -204,6 +204,13 @@ pub trait SessionStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<RefreshRotation, StoreError>;
 
+    /// Every session of the user, revoked and expired ones included, newest (`created_at`)
+    /// first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
+
     /// Revokes one session of one user. Returns `true` if it was live and is now revoked,
     /// `false` if it was already revoked, or is not that user's.
     ///

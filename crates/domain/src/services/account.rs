@@ -203,11 +203,24 @@ impl AccountService {
         };
         let hash = self.ports.hasher.hash(&password).await?;
         let now = self.ports.clock.now();
+        // Fast path first (see `AuthService::mark_live_sessions_revoked`).
+        let marked = self
+            .auth
+            .mark_live_sessions_revoked::<ChangePasswordError>(
+                user.id,
+                Some(principal.session_id),
+                now,
+            )
+            .await?;
         let revoked = self
             .ports
             .users
             .change_password(user.id, hash, Some(principal.session_id), now)
             .await?;
-        self.auth.mark_revoked(&revoked, now).await
+        let late: Vec<_> = revoked
+            .into_iter()
+            .filter(|id| !marked.contains(id))
+            .collect();
+        self.auth.mark_revoked(&late, now).await
     }
 }

@@ -474,15 +474,23 @@ impl AuthService {
             return Err(LogoutError::Forbidden);
         }
         let now = self.ports.clock.now();
-        let revoked = self
-            .ports
-            .sessions
-            .revoke_all(principal.user.id, now)
+        let user = principal.user.id;
+        let mut marked = self
+            .mark_live_sessions_revoked::<LogoutError>(user, None, now)
             .await?;
-        self.mark_revoked::<LogoutError>(&revoked, now).await?;
-        // The current session may have been revoked already by a racing call; make sure.
-        self.mark_revoked::<LogoutError>(&[principal.session_id], now)
-            .await?;
+        // The current session too, even if a racing call revoked it already.
+        if !marked.contains(&principal.session_id) {
+            self.mark_revoked::<LogoutError>(&[principal.session_id], now)
+                .await?;
+            marked.push(principal.session_id);
+        }
+        let revoked = self.ports.sessions.revoke_all(user, now).await?;
+        // Sessions opened while this ran.
+        let late: Vec<SessionId> = revoked
+            .into_iter()
+            .filter(|id| !marked.contains(id))
+            .collect();
+        self.mark_revoked::<LogoutError>(&late, now).await?;
         Ok(())
     }
 
@@ -600,7 +608,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// Revokes sessions in the store and on the fast path.
+    /// Revokes sessions on the fast path, then in the store. In that order, a failure leaves
+    /// either nothing revoked (the caller can retry) or the sessions refused already.
     async fn revoke_sessions<E>(
         &self,
         user: UserId,
@@ -610,10 +619,37 @@ impl AuthService {
     where
         E: From<StoreError> + From<crate::ports::RevocationError>,
     {
+        self.mark_revoked::<E>(sessions, now).await?;
         for session in sessions {
             self.ports.sessions.revoke(user, *session, now).await?;
         }
-        self.mark_revoked(sessions, now).await
+        Ok(())
+    }
+
+    /// Puts every unrevoked session of `user` except `keep` on the fast-path list, before the
+    /// store revokes them: if the list cannot be written, nothing has changed yet and the
+    /// caller can retry; had the store gone first, a failure here would leave revoked sessions
+    /// whose access tokens still pass, with no way to find them again.
+    pub(crate) async fn mark_live_sessions_revoked<E>(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionId>, E>
+    where
+        E: From<StoreError> + From<crate::ports::RevocationError>,
+    {
+        let live: Vec<SessionId> = self
+            .ports
+            .sessions
+            .list_for_user(user)
+            .await?
+            .into_iter()
+            .filter(|session| session.revoked_at.is_none() && Some(session.id) != keep)
+            .map(|session| session.id)
+            .collect();
+        self.mark_revoked::<E>(&live, now).await?;
+        Ok(live)
     }
 
     /// Puts sessions on the fast-path revocation list for as long as their tokens could live.

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::fixture::{
     ALICE, Fixture, PASSWORD, SESSION, SESSION_2, SESSION_3, STORED_HASH, admin, alice, bob,
-    credentials, fields, inactive, messages, now, principal, secret,
+    credentials, fields, inactive, messages, now, principal, secret, session,
 };
 use crate::model::{PersonName, Preferences, ProfileChanges, User, UserVersion, Username};
 use crate::ports::{StoreError, UniqueField};
@@ -374,6 +374,18 @@ async fn change_password_stores_the_new_hash_and_revokes_every_other_session() {
     current_password_check(&mut fx, true);
     fx.strength_scores(4, None);
     fx.hashes(NEW_PASSWORD);
+    // SESSION_2 is live when listed; SESSION_3 appears (a login racing the change) only in the
+    // store's answer: both end up on the fast path, the current session does not.
+    fx.sessions
+        .expect_list_for_user()
+        .withf(|user| *user == ALICE)
+        .times(1)
+        .returning(|_| {
+            Ok(vec![
+                session(SESSION, ALICE, chrono::TimeDelta::days(1)),
+                session(SESSION_2, ALICE, chrono::TimeDelta::days(1)),
+            ])
+        });
     fx.users
         .expect_change_password()
         .withf(|id, hash, keep, at| {

@@ -7,7 +7,7 @@ use chrono::TimeDelta;
 
 use super::fixture::{
     ALICE, Fixture, SESSION, SESSION_2, SESSION_3, alice, inactive, now, principal,
-    revocation_error,
+    revocation_error, session,
 };
 use crate::ports::StoreError;
 use crate::services::{AuthError, LogoutError};
@@ -48,11 +48,9 @@ async fn logout_by_an_inactive_account_is_forbidden_and_revokes_nothing() {
 
 #[tokio::test]
 async fn logout_reports_an_unreachable_revocation_list_as_unavailable() {
+    // The fast path goes first: when it fails, the store is not touched, so a retry works.
     let mut fx = Fixture::new();
-    fx.sessions
-        .expect_revoke()
-        .times(1)
-        .returning(|_, _, _| Ok(true));
+    fx.sessions.expect_revoke().never();
     fx.revocation
         .expect_revoke()
         .times(1)
@@ -77,6 +75,11 @@ async fn logout_all_revokes_every_session_the_store_ended_and_the_current_one() 
     ] {
         let mut fx = Fixture::new();
         let returned = ended_by_store.clone();
+        fx.sessions
+            .expect_list_for_user()
+            .withf(|user| *user == ALICE)
+            .times(1)
+            .returning(|_| Ok(vec![session(SESSION_2, ALICE, TimeDelta::days(1))]));
         fx.sessions
             .expect_revoke_all()
             .withf(|user, at| *user == ALICE && *at == now())
@@ -106,9 +109,10 @@ async fn logout_all_revokes_every_session_the_store_ended_and_the_current_one() 
 async fn logout_all_reports_an_unavailable_store_and_marks_nothing() {
     let mut fx = Fixture::new();
     fx.sessions
-        .expect_revoke_all()
+        .expect_list_for_user()
         .times(1)
-        .returning(|_, _| Err(StoreError::Unavailable("pool timed out".into())));
+        .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
+    fx.sessions.expect_revoke_all().never();
     fx.revocation.expect_revoke().never();
 
     let error = fx
@@ -164,4 +168,34 @@ async fn restore_revocations_fails_when_the_list_cannot_be_written() {
     let error = fx.auth().restore_revocations().await.unwrap_err();
 
     assert!(matches!(error, AuthError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn logout_all_puts_live_sessions_on_the_fast_path_before_the_store_revokes_them() {
+    let mut fx = Fixture::new();
+    let mut revoked_one = session(SESSION_3, ALICE, TimeDelta::days(1));
+    revoked_one.revoked_at = Some(now() - TimeDelta::hours(2));
+    fx.sessions
+        .expect_list_for_user()
+        .times(1)
+        .returning(move |_| {
+            Ok(vec![
+                session(SESSION, ALICE, TimeDelta::days(1)),
+                session(SESSION_2, ALICE, TimeDelta::days(1)),
+                revoked_one.clone(),
+            ])
+        });
+    // The fast path fails: the store must not have revoked anything.
+    fx.revocation
+        .expect_revoke()
+        .returning(|_, _| Err(revocation_error()));
+    fx.sessions.expect_revoke_all().never();
+
+    let error = fx
+        .auth()
+        .logout_all(&principal(alice(), SESSION))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LogoutError::Unavailable(_)), "{error:?}");
 }
