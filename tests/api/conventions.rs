@@ -147,3 +147,48 @@ async fn bodies_over_64_kib_are_413() {
     let response = app.post("/api/v1/auth/login", padded).await;
     assert_eq!(response.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Every operation that takes a JSON body answers 400 to malformed JSON and 413 to a body over
+/// the limit (authenticated, so the body is what is judged).
+#[actix_web::test]
+async fn every_body_endpoint_refuses_malformed_and_oversized_bodies() {
+    let app = spawn_app().await;
+    let (access, _) = app.signed_in("bodies").await;
+    let paths = app.document()["paths"].as_object().unwrap().clone();
+    let big = format!("{{\"x\": \"{}\"}}", "y".repeat(70 * 1024)).into_bytes();
+    let mut checked = 0;
+    for (path, item) in &paths {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_none() {
+                continue;
+            }
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let malformed = app
+                .send_raw(
+                    method.clone(),
+                    path,
+                    Some(&access),
+                    Some((b"{\"x\":".to_vec(), "application/json")),
+                    &[],
+                )
+                .await;
+            assert_eq!(malformed.status, StatusCode::BAD_REQUEST, "{method} {path}");
+            let oversized = app
+                .send_raw(
+                    method.clone(),
+                    path,
+                    Some(&access),
+                    Some((big.clone(), "application/json")),
+                    &[],
+                )
+                .await;
+            assert_eq!(
+                oversized.status,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "only {checked} operations take a body");
+}

@@ -129,3 +129,29 @@ async fn missing_or_malformed_authorization_gets_401() {
         assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{header}");
     }
 }
+
+/// Authentication is decided before the body is judged: a revoked token with a bad body is a
+/// 401, not a 422 that would answer questions for an unauthenticated caller.
+#[actix_web::test]
+async fn authentication_comes_before_body_validation() {
+    let app = spawn_app().await;
+    let (access, _) = app.signed_in("order").await;
+    let out = app
+        .send(Method::POST, "/api/v1/auth/logout", Some(&access), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    for (method, path) in [
+        (Method::PATCH, "/api/v1/users/me"),
+        (Method::POST, "/api/v1/users/me/password"),
+    ] {
+        let response = app
+            .send(
+                method.clone(),
+                path,
+                Some(&access),
+                Some(json!({"role": "admin"})),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+}

@@ -20,8 +20,23 @@ type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 /// A JSON request body. Wrong content type and malformed JSON are 400, a body over the limit
 /// 413, and well-formed JSON of the wrong shape (unknown field, missing field, wrong type) 422
 /// naming the field.
+///
+/// The body is read while the other extractors run, but its verdict waits for
+/// [`ApiJson::parse`], which handlers call first thing: actix resolves extractors concurrently,
+/// and a bad body must not be reported before authentication has been decided (a revoked
+/// token with a bad body is a 401, not a 422).
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub struct ApiJson<T>(Result<T, ApiError>);
+
+impl<T> ApiJson<T> {
+    /// The body, or why it is not acceptable.
+    ///
+    /// # Errors
+    /// 400, 413 or 422 as described on the type.
+    pub fn parse(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
 
 fn is_json(req: &HttpRequest) -> bool {
     req.mime_type().ok().flatten().is_some_and(|mime| {
@@ -41,19 +56,23 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             .map_or(64 * 1024, |state| state.max_body_bytes);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let body = body
-                .await
-                .map_err(|error| match error.as_error::<PayloadError>() {
-                    Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
-                    _ => ApiError::BadRequest("The request body could not be read.".to_owned()),
-                })?;
-            if !json {
-                return Err(ApiError::BadRequest(
-                    "The request body must be JSON, sent with Content-Type: application/json."
-                        .to_owned(),
-                ));
+            let verdict = async {
+                let body = body
+                    .await
+                    .map_err(|error| match error.as_error::<PayloadError>() {
+                        Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(limit),
+                        _ => ApiError::BadRequest("The request body could not be read.".to_owned()),
+                    })?;
+                if !json {
+                    return Err(ApiError::BadRequest(
+                        "The request body must be JSON, sent with Content-Type: application/json."
+                            .to_owned(),
+                    ));
+                }
+                parse_json(&body)
             }
-            parse_json(&body).map(ApiJson)
+            .await;
+            Ok(ApiJson(verdict))
         })
     }
 }

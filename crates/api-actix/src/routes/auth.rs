@@ -49,8 +49,9 @@ pub struct UserForRegister {
 )]
 pub async fn register(
     state: web::Data<AppState>,
-    ApiJson(body): ApiJson<UserForRegister>,
+    body: ApiJson<UserForRegister>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.parse()?;
     let user = state
         .auth
         .register(Registration {
@@ -141,8 +142,9 @@ fn token_response(tokens: domain::services::IssuedTokens) -> HttpResponse {
 pub async fn login(
     state: web::Data<AppState>,
     Client(client): Client,
-    ApiJson(body): ApiJson<LoginForm>,
+    body: ApiJson<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.parse()?;
     if body.tenant.is_some() {
         return Err(ApiError::invalid(
             "tenant",
@@ -189,8 +191,9 @@ pub struct RefreshForm {
 )]
 pub async fn refresh(
     state: web::Data<AppState>,
-    ApiJson(body): ApiJson<RefreshForm>,
+    body: ApiJson<RefreshForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.parse()?;
     let tokens = state.auth.refresh(&body.refresh_token).await?;
     Ok(token_response(tokens))
 }
@@ -260,8 +263,9 @@ pub struct VerifyEmailForm {
 )]
 pub async fn verify_email(
     state: web::Data<AppState>,
-    ApiJson(body): ApiJson<VerifyEmailForm>,
+    body: ApiJson<VerifyEmailForm>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.parse()?;
     state.auth.verify_email(&body.token).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -117,8 +117,9 @@ pub async fn update_me(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
     IfMatch(if_match): IfMatch,
-    ApiJson(body): ApiJson<UserForUpdate>,
+    body: ApiJson<UserForUpdate>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.parse()?;
     let target = principal.user.id;
     let user = state
         .account
@@ -168,8 +169,9 @@ pub struct PasswordChange {
 pub async fn change_password(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    ApiJson(body): ApiJson<PasswordChange>,
+    body: ApiJson<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
+    let body = body.parse()?;
     state
         .account
         .change_password(&principal, &body.current_password, body.new_password)
