@@ -388,3 +388,41 @@ async fn repeated_failures_lock_the_login_name_with_429() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// Concurrent guesses cannot slip past the limit together: each attempt is counted before its
+/// password is checked.
+#[actix_web::test]
+async fn concurrent_failures_cannot_exceed_the_limit() {
+    let app = spawn_app().await;
+    app.register("race@example.com", "racer").await;
+    let wrong = || {
+        app.post(
+            "/api/v1/auth/login",
+            json!({"login": "racer", "password": "guess guess guess"}),
+        )
+    };
+    let (a, b, c, d, e, f, g, h) = tokio::join!(
+        wrong(),
+        wrong(),
+        wrong(),
+        wrong(),
+        wrong(),
+        wrong(),
+        wrong(),
+        wrong()
+    );
+    let statuses = [a, b, c, d, e, f, g, h].map(|r| r.status);
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let locked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked + locked, 8, "{statuses:?}");
+    assert_eq!(
+        checked, 5,
+        "exactly the allowed number of passwords was checked: {statuses:?}"
+    );
+}

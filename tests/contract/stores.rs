@@ -74,6 +74,7 @@ macro_rules! store_contract_tests {
             insert_and_find_round_trip_every_field,
             duplicate_email_is_refused_regardless_of_case,
             duplicate_username_differing_only_in_case_is_refused,
+            duplicate_email_and_username_reports_the_email,
             find_credentials_by_email_and_by_username_in_any_case,
             update_profile_applies_changes_and_bumps_the_version,
             update_profile_with_a_stale_version_writes_nothing,
@@ -345,6 +346,23 @@ where
         .await
         .expect("find_credentials");
     assert!(by_email.is_none(), "the refused user was not written");
+}
+
+/// When both the e-mail and the username are taken (by different users), every store reports
+/// the e-mail, whichever constraint its database happens to check first.
+pub async fn duplicate_email_and_username_reports_the_email<S>(store: S)
+where
+    S: UserStore + SessionStore + 'static,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "grace@example.com", "grace")).await;
+    for (email_of, name_of) in [("ada@example.com", "grace"), ("grace@example.com", "ada")] {
+        let result = store.insert(new_user(3, email_of, name_of)).await;
+        assert!(
+            matches!(result, Err(StoreError::Duplicate(UniqueField::Email))),
+            "expected Duplicate(Email) for {email_of}/{name_of}, got {result:?}"
+        );
+    }
 }
 
 /// `find_credentials` finds a user by normalised e-mail and by username in any case, with

@@ -50,9 +50,9 @@ async fn check(throttle: &impl LoginThrottle, key: &str) -> AttemptWindow {
 }
 
 async fn fail(throttle: &impl LoginThrottle, key: &str, window: TimeDelta) -> AttemptWindow {
-    match throttle.record_failure(key, window).await {
+    match throttle.count_attempt(key, window).await {
         Ok(window) => window,
-        Err(error) => panic!("record_failure({key:?}, {window}) failed: {error:?}"),
+        Err(error) => panic!("count_attempt({key:?}, {window}) failed: {error:?}"),
     }
 }
 
@@ -221,7 +221,7 @@ pub async fn concurrent_failures_are_all_counted(
     while let Some(joined) = calls.join_next().await {
         match joined {
             Ok(window) => counted.push(window),
-            Err(error) => panic!("a concurrent record_failure panicked: {error}"),
+            Err(error) => panic!("a concurrent count_attempt panicked: {error}"),
         }
     }
     let after = now();

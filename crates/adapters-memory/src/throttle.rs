@@ -86,7 +86,7 @@ impl Windows {
 /// saturates at `u32::MAX`.
 ///
 /// Memory is bounded, so an attacker trying many login names cannot grow it without limit:
-/// expired windows are dropped when met by `check` or `record_failure`, and swept from the
+/// expired windows are dropped when met by `check` or `count_attempt`, and swept from the
 /// whole map once it has doubled in size since the last sweep; and it never holds more than
 /// its capacity of keys. When a new key finds it full, expired windows go first, then those
 /// that end soonest (the oldest, as every login window has the same length), down to nine
@@ -177,7 +177,7 @@ impl LoginThrottle for MemoryLoginThrottle {
         }
     }
 
-    async fn record_failure(
+    async fn count_attempt(
         &self,
         key: &str,
         window: TimeDelta,

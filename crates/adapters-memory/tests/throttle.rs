@@ -113,7 +113,7 @@ mod shared_contract {
 async fn a_window_counts_until_just_before_its_end() {
     let (throttle, clock) = fresh();
     let k = key();
-    let opened = throttle.record_failure(&k, WINDOW).await.unwrap();
+    let opened = throttle.count_attempt(&k, WINDOW).await.unwrap();
     let end = clock.now() + WINDOW;
     assert_eq!(
         opened,
@@ -124,7 +124,7 @@ async fn a_window_counts_until_just_before_its_end() {
     );
 
     clock.advance(WINDOW - TimeDelta::nanoseconds(1));
-    let last = throttle.record_failure(&k, WINDOW).await.unwrap();
+    let last = throttle.count_attempt(&k, WINDOW).await.unwrap();
     assert_eq!(
         last,
         AttemptWindow {
@@ -140,7 +140,7 @@ async fn a_window_counts_until_just_before_its_end() {
         throttle.is_empty(),
         "the expired window met by check is dropped"
     );
-    let reopened = throttle.record_failure(&k, WINDOW).await.unwrap();
+    let reopened = throttle.count_attempt(&k, WINDOW).await.unwrap();
     assert_eq!(
         reopened,
         AttemptWindow {
@@ -155,7 +155,7 @@ async fn extreme_windows_neither_overflow_nor_count_nothing() {
     let (throttle, clock) = fresh();
     let forever = key();
     let opened = throttle
-        .record_failure(&forever, TimeDelta::MAX)
+        .count_attempt(&forever, TimeDelta::MAX)
         .await
         .unwrap();
     assert_eq!(opened.resets_at, Some(DateTime::<Utc>::MAX_UTC));
@@ -166,7 +166,7 @@ async fn extreme_windows_neither_overflow_nor_count_nothing() {
     // window that ends a millisecond later.
     for window in [TimeDelta::zero(), TimeDelta::seconds(-1), TimeDelta::MIN] {
         let k = key();
-        let opened = throttle.record_failure(&k, window).await.unwrap();
+        let opened = throttle.count_attempt(&k, window).await.unwrap();
         assert_eq!(
             opened,
             AttemptWindow {
@@ -191,7 +191,7 @@ async fn sweeping_keeps_the_map_small_and_the_live_windows() {
     for _ in 0..50_000 {
         let k = key();
         throttle
-            .record_failure(&k, TimeDelta::seconds(10))
+            .count_attempt(&k, TimeDelta::seconds(10))
             .await
             .unwrap();
         clock.advance(TimeDelta::seconds(1));
@@ -224,7 +224,7 @@ async fn the_capacity_is_never_exceeded_and_the_oldest_windows_go_first() {
     let mut largest = 0;
     for _ in 0..20_000 {
         let k = key();
-        throttle.record_failure(&k, WINDOW).await.unwrap();
+        throttle.count_attempt(&k, WINDOW).await.unwrap();
         largest = largest.max(throttle.len());
         assert_eq!(
             throttle.check(&k).await.unwrap().failures,
@@ -262,13 +262,13 @@ async fn expired_windows_are_evicted_before_live_ones() {
     let mut live = Vec::new();
     for _ in 0..500 {
         let k = key();
-        throttle.record_failure(&k, WINDOW).await.unwrap();
-        throttle.record_failure(&k, WINDOW).await.unwrap();
+        throttle.count_attempt(&k, WINDOW).await.unwrap();
+        throttle.count_attempt(&k, WINDOW).await.unwrap();
         live.push(k);
     }
     for _ in 0..500 {
         throttle
-            .record_failure(&key(), TimeDelta::seconds(1))
+            .count_attempt(&key(), TimeDelta::seconds(1))
             .await
             .unwrap();
     }
@@ -276,7 +276,7 @@ async fn expired_windows_are_evicted_before_live_ones() {
     clock.advance(TimeDelta::seconds(2));
     for _ in 0..400 {
         let k = key();
-        throttle.record_failure(&k, WINDOW).await.unwrap();
+        throttle.count_attempt(&k, WINDOW).await.unwrap();
         live.push(k);
     }
     assert!(throttle.len() <= 1_000);
@@ -299,11 +299,11 @@ async fn counting_a_held_key_evicts_nothing() {
     let throttle = MemoryLoginThrottle::with_capacity(clock.clone(), 10);
     let keys: Vec<String> = (0..10).map(|_| key()).collect();
     for k in &keys {
-        throttle.record_failure(k, WINDOW).await.unwrap();
+        throttle.count_attempt(k, WINDOW).await.unwrap();
     }
     for _ in 0..5 {
         for k in &keys {
-            throttle.record_failure(k, WINDOW).await.unwrap();
+            throttle.count_attempt(k, WINDOW).await.unwrap();
         }
     }
     assert_eq!(throttle.len(), 10);
@@ -317,9 +317,9 @@ async fn a_zero_capacity_still_counts_the_latest_key() {
     let throttle = MemoryLoginThrottle::with_capacity(ManualClock::new(), 0);
     assert_eq!(throttle.capacity(), 1);
     let (first, second) = (key(), key());
-    throttle.record_failure(&first, WINDOW).await.unwrap();
-    throttle.record_failure(&second, WINDOW).await.unwrap();
-    throttle.record_failure(&second, WINDOW).await.unwrap();
+    throttle.count_attempt(&first, WINDOW).await.unwrap();
+    throttle.count_attempt(&second, WINDOW).await.unwrap();
+    throttle.count_attempt(&second, WINDOW).await.unwrap();
     assert_eq!(throttle.len(), 1);
     assert_eq!(throttle.check(&second).await.unwrap().failures, 2);
     assert_eq!(throttle.check(&first).await.unwrap().failures, 0);
@@ -329,7 +329,7 @@ async fn a_zero_capacity_still_counts_the_latest_key() {
 async fn clear_frees_the_key() {
     let (throttle, _) = fresh();
     let k = key();
-    throttle.record_failure(&k, WINDOW).await.unwrap();
+    throttle.count_attempt(&k, WINDOW).await.unwrap();
     assert_eq!(throttle.len(), 1);
     throttle.clear(&k).await.unwrap();
     assert!(throttle.is_empty());
@@ -347,7 +347,7 @@ async fn concurrent_failures_from_many_threads_are_all_counted() {
             tokio::spawn(async move {
                 for _ in 0..250 {
                     for k in &keys {
-                        throttle.record_failure(k, WINDOW).await.unwrap();
+                        throttle.count_attempt(k, WINDOW).await.unwrap();
                     }
                     tokio::task::yield_now().await;
                 }

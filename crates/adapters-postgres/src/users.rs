@@ -6,7 +6,7 @@ use domain::model::{
     Credentials, NewUser, PasswordHash, ProfileChanges, SessionId, TokenHash, User, UserId,
     UserVersion,
 };
-use domain::ports::{ActionPurpose, ActionToken, Login, StoreError, UserStore};
+use domain::ports::{ActionPurpose, ActionToken, Login, StoreError, UniqueField, UserStore};
 use uuid::Uuid;
 
 use crate::error::db_error;
@@ -36,15 +36,38 @@ fn load_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>, StoreErr
 impl UserStore for PostgresStore {
     #[tracing::instrument(name = "postgres.users.insert", level = "debug", skip_all, fields(user_id = %user.id))]
     async fn insert(&self, user: NewUser) -> Result<User, StoreError> {
-        self.run(move |conn| {
-            diesel::insert_into(users::table)
-                .values(NewUserRow::from(&user))
-                .returning(UserRow::as_returning())
-                .get_result(conn)
-                .map_err(db_error)
-                .and_then(User::try_from)
-        })
-        .await
+        let email = user.email.as_str().to_owned();
+        let result = self
+            .run(move |conn| {
+                diesel::insert_into(users::table)
+                    .values(NewUserRow::from(&user))
+                    .returning(UserRow::as_returning())
+                    .get_result(conn)
+                    .map_err(db_error)
+                    .and_then(User::try_from)
+            })
+            .await;
+        match result {
+            // Both may be taken; which constraint PostgreSQL reports first is its own business,
+            // so the e-mail is checked first, as in every store.
+            Err(StoreError::Duplicate(_)) => {
+                let taken: i64 = self
+                    .run(move |conn| {
+                        users::table
+                            .filter(lower(users::email).eq(lower(email)))
+                            .count()
+                            .get_result(conn)
+                            .map_err(db_error)
+                    })
+                    .await?;
+                Err(StoreError::Duplicate(if taken > 0 {
+                    UniqueField::Email
+                } else {
+                    UniqueField::Username
+                }))
+            }
+            other => other,
+        }
     }
 
     #[tracing::instrument(name = "postgres.users.find_by_id", level = "debug", skip_all, fields(user_id = %id))]

@@ -8,7 +8,7 @@ use domain::ports::{AttemptWindow, LoginThrottle, ThrottleError};
 
 use crate::{RedisClient, RedisError};
 
-/// `record_failure`: `KEYS[1]` the counter, `ARGV[1]` the window in milliseconds (positive).
+/// `count_attempt`: `KEYS[1]` the counter, `ARGV[1]` the window in milliseconds (positive).
 /// Counts one failure; the failure that creates the counter gives it the window as its
 /// expiry, later ones leave the expiry alone. A counter found without an expiry (never left
 /// so by this script) is restarted at 1 with the window, as if it had expired. Replies
@@ -43,7 +43,7 @@ const MAX_WINDOW: TimeDelta = TimeDelta::days(100 * 365);
 ///
 /// # Commands
 ///
-/// - `record_failure`: one Lua script (`EVAL`): `INCR` the counter; if that created it (the
+/// - `count_attempt`: one Lua script (`EVAL`): `INCR` the counter; if that created it (the
 ///   count is 1), `PEXPIRE` it to the window; reply the count and the `PTTL`. A script runs
 ///   atomically, so concurrent failures (from any instance) are each counted once and only
 ///   the first of a window sets its expiry: later failures never extend it. The window is
@@ -54,7 +54,7 @@ const MAX_WINDOW: TimeDelta = TimeDelta::days(100 * 365);
 ///
 /// A counter without an expiry cannot be left by these scripts; should one exist (written by
 /// hand, say), `check` reads it as no window and the next failure restarts it at 1 with an
-/// expiry. A key holding something other than an integer fails `check` and `record_failure`
+/// expiry. A key holding something other than an integer fails `check` and `count_attempt`
 /// with a [`ThrottleError`].
 ///
 /// # Time
@@ -149,7 +149,7 @@ impl LoginThrottle for RedisLoginThrottle {
         Ok(attempt_window(parse_count(&count)?, pttl, Utc::now()))
     }
 
-    async fn record_failure(
+    async fn count_attempt(
         &self,
         key: &str,
         window: TimeDelta,

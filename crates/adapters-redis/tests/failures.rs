@@ -112,7 +112,7 @@ async fn all_work(a: &Adapters) {
     assert_eq!(a.throttle.check(&key).await.unwrap().failures, 0);
     assert_eq!(
         a.throttle
-            .record_failure(&key, window)
+            .count_attempt(&key, window)
             .await
             .unwrap()
             .failures,
@@ -120,7 +120,7 @@ async fn all_work(a: &Adapters) {
     );
     assert_eq!(
         a.throttle
-            .record_failure(&key, window)
+            .count_attempt(&key, window)
             .await
             .unwrap()
             .failures,
@@ -159,9 +159,8 @@ async fn all_fail_fast(a: &Adapters) -> Vec<BoxError> {
     let e = fails_fast("throttle check", a.throttle.check("login:ada")).await;
     errors.push(e.0);
     let e = fails_fast(
-        "throttle record_failure",
-        a.throttle
-            .record_failure("login:ada", TimeDelta::minutes(1)),
+        "throttle count_attempt",
+        a.throttle.count_attempt("login:ada", TimeDelta::minutes(1)),
     )
     .await;
     errors.push(e.0);

@@ -93,7 +93,7 @@ async fn a_window_is_one_counter_expiring_when_the_first_failure_said() {
     let k = format!("login:Zoë {}@例え.jp", Uuid::now_v7().simple());
     let redis_key = format!("{}throttle:{k}", redis.prefix);
     let before = Utc::now();
-    throttle.record_failure(&k, WINDOW).await.unwrap();
+    throttle.count_attempt(&k, WINDOW).await.unwrap();
     assert_eq!(redis.keys().unwrap(), vec![redis_key.clone()]);
 
     let mut conn = redis.connection().unwrap();
@@ -103,9 +103,9 @@ async fn a_window_is_one_counter_expiring_when_the_first_failure_said() {
         (opened - 50..=opened + 1_000).contains(&expires),
         "expires at {expires}, the window was opened for {opened}"
     );
-    throttle.record_failure(&k, WINDOW * 4).await.unwrap();
+    throttle.count_attempt(&k, WINDOW * 4).await.unwrap();
     throttle
-        .record_failure(&k, TimeDelta::seconds(1))
+        .count_attempt(&k, TimeDelta::seconds(1))
         .await
         .unwrap();
     assert_eq!(
@@ -147,7 +147,7 @@ async fn resets_at_is_the_end_the_server_keeps() {
         before + TimeDelta::seconds(89) <= at && at <= after + TimeDelta::seconds(90),
         "{at}"
     );
-    let counted = throttle.record_failure(&k, WINDOW).await.unwrap();
+    let counted = throttle.count_attempt(&k, WINDOW).await.unwrap();
     assert_eq!(counted.failures, 5);
     assert!((counted.resets_at.unwrap() - at).abs() <= TimeDelta::milliseconds(250));
 }
@@ -168,7 +168,7 @@ async fn a_counter_without_expiry_is_treated_as_expired() {
     assert_eq!(throttle.check(&k).await.unwrap(), AttemptWindow::default());
 
     let before = Utc::now();
-    let opened = throttle.record_failure(&k, WINDOW).await.unwrap();
+    let opened = throttle.count_attempt(&k, WINDOW).await.unwrap();
     assert_eq!(opened.failures, 1);
     let at = opened.resets_at.unwrap();
     assert!(
@@ -197,13 +197,13 @@ async fn a_key_that_is_not_a_counter_fails_and_can_be_cleared() {
     let error = throttle.check(&k).await.unwrap_err();
     let cause = error.0.downcast_ref::<RedisError>().unwrap();
     assert!(matches!(cause, RedisError::Command(_)), "{cause:?}");
-    let error = throttle.record_failure(&k, WINDOW).await.unwrap_err();
+    let error = throttle.count_attempt(&k, WINDOW).await.unwrap_err();
     let cause = error.0.downcast_ref::<RedisError>().unwrap();
     assert!(matches!(cause, RedisError::Command(_)), "{cause:?}");
 
     throttle.clear(&k).await.unwrap();
     assert_eq!(
-        throttle.record_failure(&k, WINDOW).await.unwrap().failures,
+        throttle.count_attempt(&k, WINDOW).await.unwrap().failures,
         1
     );
 }
@@ -217,16 +217,13 @@ async fn extreme_windows_are_accepted() {
     };
     let throttle = throttle(&redis);
     let k = key();
-    let opened = throttle
-        .record_failure(&k, TimeDelta::zero())
-        .await
-        .unwrap();
+    let opened = throttle.count_attempt(&k, TimeDelta::zero()).await.unwrap();
     assert_eq!(opened.failures, 1);
     sleep(TimeDelta::milliseconds(20)).await;
     assert_eq!(throttle.check(&k).await.unwrap(), AttemptWindow::default());
 
     let k = key();
-    let opened = throttle.record_failure(&k, TimeDelta::MAX).await.unwrap();
+    let opened = throttle.count_attempt(&k, TimeDelta::MAX).await.unwrap();
     assert_eq!(opened.failures, 1);
     let century = Utc::now() + TimeDelta::days(100 * 365);
     assert!(
@@ -245,8 +242,8 @@ async fn instances_share_counts_and_prefixes_keep_deployments_apart() {
     };
     let (a, b) = (throttle(&one), throttle(&one));
     let k = key();
-    let first = a.record_failure(&k, WINDOW).await.unwrap();
-    let second = b.record_failure(&k, WINDOW).await.unwrap();
+    let first = a.count_attempt(&k, WINDOW).await.unwrap();
+    let second = b.count_attempt(&k, WINDOW).await.unwrap();
     assert_eq!(second.failures, 2);
     assert!(
         (second.resets_at.unwrap() - first.resets_at.unwrap()).abs()
@@ -257,7 +254,7 @@ async fn instances_share_counts_and_prefixes_keep_deployments_apart() {
     let elsewhere = throttle(&other);
     assert_eq!(elsewhere.check(&k).await.unwrap(), AttemptWindow::default());
     assert_eq!(
-        elsewhere.record_failure(&k, WINDOW).await.unwrap().failures,
+        elsewhere.count_attempt(&k, WINDOW).await.unwrap().failures,
         1
     );
     b.clear(&k).await.unwrap();
@@ -277,7 +274,7 @@ async fn concurrent_failures_from_many_instances_are_all_counted() {
             let (throttle, k) = (throttle(&redis), k.clone());
             tokio::spawn(async move {
                 for _ in 0..50 {
-                    throttle.record_failure(&k, WINDOW).await.unwrap();
+                    throttle.count_attempt(&k, WINDOW).await.unwrap();
                 }
             })
         })

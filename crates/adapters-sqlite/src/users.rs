@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use domain::model::{
     Credentials, NewUser, PasswordHash, ProfileChanges, SessionId, User, UserId, UserVersion,
 };
-use domain::ports::{ActionPurpose, ActionToken, Login, StoreError, UserStore};
+use domain::ports::{ActionPurpose, ActionToken, Login, StoreError, UniqueField, UserStore};
 
 use crate::error::{TxError, db_error};
 use crate::rows::{
@@ -46,15 +46,38 @@ fn user_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool, TxError> {
 impl UserStore for SqliteStore {
     #[tracing::instrument(name = "sqlite.users.insert", level = "debug", skip_all, fields(user_id = %user.id))]
     async fn insert(&self, user: NewUser) -> Result<User, StoreError> {
-        self.run(move |conn| {
-            immediate(conn, |conn| {
-                diesel::insert_into(users::table)
-                    .values(NewUserRow::from(&user))
-                    .execute(conn)?;
-                reload_user(conn, &user.id.to_string())
+        let email = user.email.as_str().to_owned();
+        let result = self
+            .run(move |conn| {
+                immediate(conn, |conn| {
+                    diesel::insert_into(users::table)
+                        .values(NewUserRow::from(&user))
+                        .execute(conn)?;
+                    reload_user(conn, &user.id.to_string())
+                })
             })
-        })
-        .await
+            .await;
+        match result {
+            // Both may be taken; which constraint SQLite reports first is its own business, so
+            // the e-mail is checked first, as in every store.
+            Err(StoreError::Duplicate(_)) => {
+                let taken: i64 = self
+                    .run(move |conn| {
+                        users::table
+                            .filter(users::email.eq(email))
+                            .count()
+                            .get_result(conn)
+                            .map_err(db_error)
+                    })
+                    .await?;
+                Err(StoreError::Duplicate(if taken > 0 {
+                    UniqueField::Email
+                } else {
+                    UniqueField::Username
+                }))
+            }
+            other => other,
+        }
     }
 
     #[tracing::instrument(name = "sqlite.users.find_by_id", level = "debug", skip_all, fields(user_id = %id))]

@@ -270,6 +270,14 @@ fn parse_database_url(url: Option<String>) -> Result<DatabaseKind, ConfigError> 
             url: SecretString::from(url),
         });
     }
+    if url.contains('=') {
+        // `host=db user=ums password=…` is libpq's key/value form: refuse it rather than
+        // create a SQLite file named after it (and log its password as a path).
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            "looks like a libpq key/value string; use a postgres://user:password@host/db URL",
+        ));
+    }
     if url.contains("://") {
         return Err(ConfigError::new(
             "DATABASE_URL",
@@ -397,7 +405,11 @@ mod tests {
             err.variable, "UMS_JWT_SECRET",
             "a generated secret cannot be shared"
         );
-        for bad in ["mysql://localhost/db", "sqlite://"] {
+        for bad in [
+            "mysql://localhost/db",
+            "sqlite://",
+            "host=db user=ums password=pw",
+        ] {
             let err = settings(&[("DATABASE_URL", bad)]).unwrap_err();
             assert_eq!(err.variable, "DATABASE_URL", "{bad}");
         }

@@ -381,14 +381,15 @@ pub struct ThrottleError(#[source] pub BoxError);
 /// The failure count of one throttle key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AttemptWindow {
-    /// Failures counted in the current window (0 when there is none).
+    /// Attempts counted in the current window, this one included (0 when there is none).
     pub failures: u32,
     /// When the current window ends and the count resets; `None` when there is no window.
     pub resets_at: Option<DateTime<Utc>>,
 }
 
-/// Counts failed logins per login name in fixed windows, shared by every instance when backed
-/// by a shared server.
+/// Counts login attempts per login name in fixed windows, shared by every instance when backed
+/// by a shared server. An attempt is counted before its password is checked (so concurrent
+/// attempts cannot slip past the limit together) and the count is cleared by a success.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait::async_trait]
 pub trait LoginThrottle: Send + Sync {
@@ -399,13 +400,13 @@ pub trait LoginThrottle: Send + Sync {
     /// [`ThrottleError`] when the counter cannot be read.
     async fn check(&self, key: &str) -> Result<AttemptWindow, ThrottleError>;
 
-    /// Counts one failure for `key`. The first failure of a window opens it for `window`; later
-    /// failures in the same window MUST NOT extend it. Returns the window after counting. MUST
-    /// be atomic: N concurrent calls on a fresh key count N.
+    /// Counts one attempt for `key`. The first attempt of a window opens it for `window`; later
+    /// attempts in the same window MUST NOT extend it. Returns the window after counting. MUST
+    /// be atomic: N concurrent calls on a fresh key count N, and each sees a distinct count.
     ///
     /// # Errors
     /// [`ThrottleError`] when the counter cannot be written.
-    async fn record_failure(
+    async fn count_attempt(
         &self,
         key: &str,
         window: chrono::TimeDelta,

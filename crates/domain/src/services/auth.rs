@@ -312,9 +312,9 @@ impl AuthService {
     ///
     /// An unknown login spends as long as a wrong password (the hasher verifies against a
     /// dummy hash), and an inactive account is refused only after its password was checked.
-    /// Failures are counted per login name (known or not); at `login_max_failures` within
-    /// `login_window` the name is locked until the window ends, before any password check.
-    /// A success clears the count.
+    /// Attempts are counted per login name (known or not) before the password is checked;
+    /// beyond `login_max_failures` within `login_window` the name is locked until the window
+    /// ends, and no password is checked. A success clears the count.
     ///
     /// # Errors
     /// [`LoginError::InvalidCredentials`] for every kind of refusal;
@@ -322,33 +322,28 @@ impl AuthService {
     /// throttle cannot be reached (fail closed: no unlimited guessing while it is down).
     pub async fn login(&self, request: LoginRequest) -> Result<IssuedTokens, LoginError> {
         let key = throttle_key(&request.login);
-        let window = self.ports.throttle.check(&key).await?;
-        if window.failures >= self.settings.login_max_failures {
+        // Count the attempt before checking the password: concurrent attempts each get their
+        // own count, so no more than `login_max_failures` passwords are tried per window.
+        let window = self
+            .ports
+            .throttle
+            .count_attempt(&key, self.settings.login_window)
+            .await?;
+        if window.failures > self.settings.login_max_failures {
             return Err(self.locked(window));
         }
-        match self.check_credentials(&request).await {
-            Ok(credentials) => {
-                self.ports.throttle.clear(&key).await?;
-                self.open_session(credentials, request).await
-            }
-            Err(LoginError::InvalidCredentials) => {
-                self.ports
-                    .throttle
-                    .record_failure(&key, self.settings.login_window)
-                    .await?;
-                Err(LoginError::InvalidCredentials)
-            }
-            Err(other) => Err(other),
-        }
+        let credentials = self.check_credentials(&request).await?;
+        self.ports.throttle.clear(&key).await?;
+        self.open_session(credentials, request).await
     }
 
     fn locked(&self, window: crate::ports::AttemptWindow) -> LoginError {
         let now = self.ports.clock.now();
-        let retry_after_secs = window
+        let remaining = window
             .resets_at
-            .map_or(self.settings.login_window, |at| at - now)
-            .num_seconds()
-            .max(1);
+            .map_or(self.settings.login_window, |at| at - now);
+        // Rounded up, so a client that waits exactly this long is not refused again.
+        let retry_after_secs = (remaining.num_milliseconds() + 999).div_euclid(1000).max(1);
         LoginError::TooManyAttempts { retry_after_secs }
     }
 

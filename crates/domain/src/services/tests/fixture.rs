@@ -295,7 +295,7 @@ impl Fixture {
             throttle
                 .expect_check()
                 .returning(|_| Ok(AttemptWindow::default()));
-            throttle.expect_record_failure().returning(|_, window| {
+            throttle.expect_count_attempt().returning(|_, window| {
                 Ok(AttemptWindow {
                     failures: 1,
                     resets_at: Some(now() + window),

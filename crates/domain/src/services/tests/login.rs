@@ -296,25 +296,29 @@ async fn login_reports_an_unavailable_store_as_unavailable() {
 
 use crate::ports::{AttemptWindow, MockLoginThrottle, ThrottleError};
 
-fn throttle_with(window: AttemptWindow) -> MockLoginThrottle {
+/// The throttle counts one attempt for ada@example.com and answers `count`.
+fn throttle_counting(count: u32, window: chrono::TimeDelta) -> MockLoginThrottle {
     let mut throttle = MockLoginThrottle::new();
     throttle
-        .expect_check()
-        .withf(|key| key == "login:ada@example.com")
+        .expect_count_attempt()
+        .withf(move |key, w| key == "login:ada@example.com" && *w == window)
         .times(1)
-        .returning(move |_| Ok(window));
+        .returning(move |_, w| {
+            Ok(AttemptWindow {
+                failures: count,
+                resets_at: Some(now() + w - chrono::TimeDelta::milliseconds(1500)),
+            })
+        });
+    throttle.expect_check().never();
     throttle
 }
 
 #[tokio::test]
-async fn a_locked_login_name_is_refused_before_any_password_check() {
+async fn an_attempt_beyond_the_limit_is_refused_before_any_password_check() {
     let mut fx = Fixture::new();
     let max = fx.settings.login_max_failures;
-    let mut throttle = throttle_with(AttemptWindow {
-        failures: max,
-        resets_at: Some(now() + chrono::TimeDelta::seconds(90)),
-    });
-    throttle.expect_record_failure().never();
+    let window = fx.settings.login_window;
+    let mut throttle = throttle_counting(max + 1, window);
     throttle.expect_clear().never();
     fx.throttle = Some(throttle);
     fx.users.expect_find_credentials().never();
@@ -327,36 +331,20 @@ async fn a_locked_login_name_is_refused_before_any_password_check() {
         .await
         .unwrap_err();
 
+    // 15 minutes less 1.5 s, rounded up.
+    let expected = window.num_seconds() - 1;
     assert!(
-        matches!(
-            error,
-            LoginError::TooManyAttempts {
-                retry_after_secs: 90
-            }
-        ),
+        matches!(error, LoginError::TooManyAttempts { retry_after_secs } if retry_after_secs == expected),
         "{error:?}"
     );
 }
 
 #[tokio::test]
-async fn a_failure_is_counted_for_the_name_with_the_configured_window() {
+async fn the_last_allowed_attempt_is_still_checked_and_counted_before_the_check() {
     for known_account in [true, false] {
         let mut fx = Fixture::new();
-        let window = fx.settings.login_window;
-        let mut throttle = throttle_with(AttemptWindow {
-            failures: fx.settings.login_max_failures - 1,
-            resets_at: Some(now() + window),
-        });
-        throttle
-            .expect_record_failure()
-            .withf(move |key, w| key == "login:ada@example.com" && *w == window)
-            .times(1)
-            .returning(move |_, _| {
-                Ok(AttemptWindow {
-                    failures: 5,
-                    resets_at: Some(now() + window),
-                })
-            });
+        let max = fx.settings.login_max_failures;
+        let mut throttle = throttle_counting(max, fx.settings.login_window);
         throttle.expect_clear().never();
         fx.throttle = Some(throttle);
         if known_account {
@@ -383,7 +371,6 @@ async fn a_failure_is_counted_for_the_name_with_the_configured_window() {
             .await
             .unwrap_err();
 
-        // The attempt that reaches the limit is still answered as a plain failure.
         assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
     }
 }
@@ -391,11 +378,7 @@ async fn a_failure_is_counted_for_the_name_with_the_configured_window() {
 #[tokio::test]
 async fn a_success_clears_the_count() {
     let mut fx = Fixture::new();
-    let mut throttle = throttle_with(AttemptWindow {
-        failures: 3,
-        resets_at: Some(now()),
-    });
-    throttle.expect_record_failure().never();
+    let mut throttle = throttle_counting(3, fx.settings.login_window);
     throttle
         .expect_clear()
         .withf(|key| key == "login:ada@example.com")
@@ -421,8 +404,8 @@ async fn an_unreachable_throttle_fails_closed() {
     let mut fx = Fixture::new();
     let mut throttle = MockLoginThrottle::new();
     throttle
-        .expect_check()
-        .returning(|_| Err(ThrottleError("down".into())));
+        .expect_count_attempt()
+        .returning(|_, _| Err(ThrottleError("down".into())));
     fx.throttle = Some(throttle);
     fx.users.expect_find_credentials().never();
     fx.hasher.expect_verify().never();
