@@ -135,6 +135,16 @@ async fn redis_outage_fails_closed_and_recovers() {
     )
     .await;
     let (access, _) = app.signed_in("outage").await;
+    // A second session, logged out before the outage: it must stay logged out after Redis
+    // comes back empty.
+    let gone = app.login("outage", PASSWORD).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = app
+        .send(Method::POST, "/api/v1/auth/logout", Some(&gone), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
     assert_eq!(
         app.get("/api/v1/users/me", &access).await.status,
         StatusCode::OK
@@ -198,6 +208,13 @@ async fn redis_outage_fails_closed_and_recovers() {
         StatusCode::OK
     );
     app.login("outage", PASSWORD).await;
+    // Redis restarted without its data; the service notices and restores the revocation list
+    // from the store within about a second.
+    assert_eq!(
+        eventually_status(&app, &gone, StatusCode::UNAUTHORIZED).await,
+        StatusCode::UNAUTHORIZED,
+        "a logged-out token must not come back to life after a Redis restart"
+    );
     let ready = app.send(Method::GET, "/health/ready", None, None).await;
     assert_eq!(ready.status, StatusCode::OK);
 }

@@ -10,7 +10,9 @@ use domain::ports::{RevocationError, TokenRevocation};
 use crate::RedisClient;
 
 /// Revoked sessions as keys `{prefix}revoked:{session_id}` (value `1`), each expiring at its
-/// `until` rounded up to the millisecond.
+/// `until` rounded up to the millisecond; `{prefix}revocations:restored` (no expiry) marks
+/// that the service restored the list from its store, so a server that lost its data is
+/// noticed (the marker is gone) and the list restored again.
 ///
 /// Revoking again never shortens a revocation: the key is created with `SET … PXAT … NX` and
 /// extended with `PEXPIREAT … GT`, both in one `MULTI`/`EXEC`, so concurrent revocations of
@@ -85,6 +87,26 @@ impl TokenRevocation for RedisRevocation {
             .await
             .map_err(|error| RevocationError(Box::new(error)))?;
         Ok(found > 0)
+    }
+
+    async fn is_restored(&self) -> Result<bool, RevocationError> {
+        let found: i64 = self
+            .client
+            .query(redis::cmd("EXISTS").arg(self.client.key("revocations", "restored")))
+            .await
+            .map_err(|error| RevocationError(Box::new(error)))?;
+        Ok(found > 0)
+    }
+
+    async fn mark_restored(&self) -> Result<(), RevocationError> {
+        self.client
+            .query::<()>(
+                redis::cmd("SET")
+                    .arg(self.client.key("revocations", "restored"))
+                    .arg(1),
+            )
+            .await
+            .map_err(|error| RevocationError(Box::new(error)))
     }
 }
 

@@ -598,3 +598,35 @@ fn bad_settings_are_refused_at_once_without_the_password() {
         "redis://:***@127.0.0.1:1/2"
     );
 }
+
+/// The restored marker: absent on a server that never had the list restored, or lost its
+/// data; present once marked; shared by instances; separate per prefix.
+#[tokio::test]
+async fn a_server_that_lost_its_data_reads_as_not_restored() {
+    let (Some(redis), Some(other)) = (TestRedis::from_env(), TestRedis::from_env()) else {
+        return;
+    };
+    let list = revocation(&redis);
+    assert!(
+        !list.is_restored().await.unwrap(),
+        "a fresh server was never restored"
+    );
+    list.mark_restored().await.unwrap();
+    assert!(list.is_restored().await.unwrap());
+    assert!(
+        revocation(&redis).is_restored().await.unwrap(),
+        "seen by every instance"
+    );
+    assert!(
+        !revocation(&other).is_restored().await.unwrap(),
+        "per prefix"
+    );
+    let s = session();
+    list.revoke(s, Utc::now() + TimeDelta::minutes(5))
+        .await
+        .unwrap();
+    // The server loses everything (a restart without persistence): the marker goes with it.
+    redis.delete_keys().unwrap();
+    assert!(!list.is_revoked(s).await.unwrap());
+    assert!(!list.is_restored().await.unwrap(), "the loss is noticed");
+}

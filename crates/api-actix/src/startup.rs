@@ -342,6 +342,28 @@ fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
     handle.sync_all()
 }
 
+/// Every second, restores the revocation list if its server lost its state (a Redis restart
+/// without persistence): a logged-out token is refused again within about a second, instead
+/// of passing until it expires. Runs for the life of the runtime.
+fn spawn_revocation_keeper(auth: AuthService) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match auth.keep_revocations_restored().await {
+                Ok(None) => {}
+                Ok(Some(sessions)) => tracing::warn!(
+                    sessions,
+                    "the revocation list had lost its state; restored it from the store"
+                ),
+                // Unreachable: requests fail closed meanwhile; try again next tick.
+                Err(error) => tracing::debug!(error = %error, "revocation list not checked"),
+            }
+        }
+    });
+}
+
 /// The HTTP server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -363,6 +385,7 @@ impl Application {
     /// [`StartupError`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let services = compose(&settings).await?;
+        spawn_revocation_keeper(services.auth.clone());
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
             address: address.clone(),

@@ -371,6 +371,26 @@ pub trait TokenRevocation: Send + Sync {
     /// [`RevocationError`] when the list cannot be read: the caller MUST then refuse the
     /// request (fail closed).
     async fn is_revoked(&self, session: SessionId) -> Result<bool, RevocationError>;
+
+    /// Whether the list still holds what the service restored into it at start-up. A list on
+    /// a shared server MUST answer `false` once that server lost its data (a restart without
+    /// persistence, a failover to an empty replica), so the service restores it again from
+    /// the store; an in-process list, which cannot lose state behind the service's back,
+    /// keeps this default.
+    ///
+    /// # Errors
+    /// [`RevocationError`] when the list cannot be read.
+    async fn is_restored(&self) -> Result<bool, RevocationError> {
+        Ok(true)
+    }
+
+    /// Records that the list has just been restored from the store.
+    ///
+    /// # Errors
+    /// [`RevocationError`] when the list cannot be written.
+    async fn mark_restored(&self) -> Result<(), RevocationError> {
+        Ok(())
+    }
 }
 
 /// Failure of the login throttle.

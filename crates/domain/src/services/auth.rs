@@ -564,7 +564,21 @@ impl AuthService {
                 .revoke(*session, *revoked_at + self.settings.revocation_window())
                 .await?;
         }
+        self.ports.revocation.mark_restored().await?;
         Ok(revoked.len())
+    }
+
+    /// Restores the revocation list if it lost its state (a shared server restarted empty);
+    /// the composition root calls this every second. Returns how many sessions it put back,
+    /// or `None` when the list was intact.
+    ///
+    /// # Errors
+    /// [`AuthError::Unavailable`] when the list or the store cannot be reached.
+    pub async fn keep_revocations_restored(&self) -> Result<Option<usize>, AuthError> {
+        if self.ports.revocation.is_restored().await? {
+            return Ok(None);
+        }
+        self.restore_revocations().await.map(Some)
     }
 
     async fn send_verification(&self, user: &User) -> Result<(), ResendVerificationError> {

@@ -140,6 +140,10 @@ async fn restore_revocations_puts_recently_revoked_sessions_back_on_the_fast_pat
         .times(1)
         .returning(move |_| Ok(vec![(SESSION_2, revoked_at_2), (SESSION_3, revoked_at_3)]));
     let fast_path = fx.record_fast_path();
+    fx.revocation
+        .expect_mark_restored()
+        .times(1)
+        .returning(|| Ok(()));
 
     let restored = fx.auth().restore_revocations().await.unwrap();
 
@@ -198,4 +202,43 @@ async fn logout_all_puts_live_sessions_on_the_fast_path_before_the_store_revokes
         .unwrap_err();
 
     assert!(matches!(error, LogoutError::Unavailable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_intact_revocation_list_is_left_alone() {
+    let mut fx = Fixture::new();
+    fx.revocation
+        .expect_is_restored()
+        .times(1)
+        .returning(|| Ok(true));
+    fx.sessions.expect_revoked_since().never();
+    fx.revocation.expect_mark_restored().never();
+
+    assert_eq!(fx.auth().keep_revocations_restored().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_revocation_list_that_lost_its_state_is_restored_and_marked() {
+    let mut fx = Fixture::new();
+    let revoked_at = now() - TimeDelta::minutes(3);
+    fx.revocation
+        .expect_is_restored()
+        .times(1)
+        .returning(|| Ok(false));
+    fx.sessions
+        .expect_revoked_since()
+        .times(1)
+        .returning(move |_| Ok(vec![(SESSION_2, revoked_at)]));
+    let fast_path = fx.record_fast_path();
+    fx.revocation
+        .expect_mark_restored()
+        .times(1)
+        .returning(|| Ok(()));
+    let until = revoked_at + fx.settings.revocation_window();
+
+    assert_eq!(
+        fx.auth().keep_revocations_restored().await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(fast_path.all(), [(SESSION_2, until)]);
 }
