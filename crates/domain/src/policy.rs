@@ -1,7 +1,7 @@
 //! Authorization decisions, as pure functions. Every use case asks here; no handler or adapter
 //! decides who may do what.
 
-use crate::model::{Role, User, UserId};
+use crate::model::{Role, TenantRole, User, UserId};
 
 /// Who is acting: the authenticated user as the store knows them now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,9 @@ impl Actor {
         }
     }
 
-    fn is_system_admin(&self) -> bool {
+    /// Whether the actor is an active system administrator.
+    #[must_use]
+    pub fn is_system_admin(&self) -> bool {
         self.is_active && self.role == Role::Admin
     }
 }
@@ -53,6 +55,162 @@ pub fn can_change_password(actor: &Actor, target: UserId) -> bool {
 #[must_use]
 pub fn can_end_sessions(actor: &Actor, target: UserId) -> bool {
     actor.is_active && (actor.id == target || actor.is_system_admin())
+}
+
+/// What an actor may do to a tenant or its members. The actor's tenant role is their *live*
+/// membership (read from the store for this request), `None` when they are not a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantAction {
+    /// Create a tenant.
+    Create,
+    /// Read the tenant.
+    Read,
+    /// Change the tenant's fields.
+    Update,
+    /// Delete the tenant.
+    Delete,
+    /// List its members.
+    ListMembers,
+    /// Add a member with this role.
+    AddMember(TenantRole),
+    /// Change a member's role from `from` to `to`; `is_self` when the member is the actor.
+    ChangeRole {
+        /// The member's role now.
+        from: TenantRole,
+        /// The role asked for.
+        to: TenantRole,
+        /// Whether the member is the actor themselves.
+        is_self: bool,
+    },
+    /// Remove a member who has this role; `is_self` when the member is the actor (leaving).
+    RemoveMember {
+        /// The member's role.
+        role: TenantRole,
+        /// Whether the member is the actor themselves.
+        is_self: bool,
+    },
+    /// Read the tenant's audit events.
+    ReadAudit,
+}
+
+/// Whether a tenant role may manage (add, re-role, remove) members holding `role`: an admin
+/// manages everyone, a moderator members and viewers only, nobody else anyone.
+const fn manages(manager: TenantRole, role: TenantRole) -> bool {
+    match manager {
+        TenantRole::Admin => true,
+        TenantRole::Moderator => matches!(role, TenantRole::Member | TenantRole::Viewer),
+        TenantRole::Member | TenantRole::Viewer => false,
+    }
+}
+
+/// Whether `actor`, whose live role in the tenant is `membership`, may do `action` there.
+///
+/// A system administrator may do everything; a tenant admin manages the tenant and all its
+/// members; a moderator manages members and viewers; a member reads the tenant and its member
+/// list; a viewer reads the tenant. Nobody grants or assigns a role above their own, and
+/// nobody raises their own role. Any member may leave. Creating and deleting tenants is for
+/// system administrators only. The last-admin rule is not decided here but by
+/// [`keeps_an_admin`], because it depends on the other members.
+#[must_use]
+pub fn can_in_tenant(actor: &Actor, membership: Option<TenantRole>, action: TenantAction) -> bool {
+    if !actor.is_active {
+        return false;
+    }
+    if actor.is_system_admin() {
+        return true;
+    }
+    let Some(mine) = membership else {
+        return false;
+    };
+    match action {
+        TenantAction::Create | TenantAction::Delete => false,
+        TenantAction::Read => true,
+        TenantAction::ListMembers => mine.at_least(TenantRole::Member),
+        TenantAction::Update | TenantAction::ReadAudit => mine == TenantRole::Admin,
+        TenantAction::AddMember(role) => manages(mine, role) && mine.at_least(role),
+        TenantAction::ChangeRole { from, to, is_self } => {
+            if is_self {
+                // Only ever downwards, and only by someone who could manage the new role.
+                to.rank() <= from.rank() && from == mine && manages(mine, to)
+            } else {
+                manages(mine, from) && manages(mine, to) && mine.at_least(to)
+            }
+        }
+        TenantAction::RemoveMember { role, is_self } => {
+            (is_self && role == mine) || (!is_self && manages(mine, role))
+        }
+    }
+}
+
+/// The last-admin rule, for tenants and for the system alike: a change that would leave
+/// `admins_after` administrators (of the tenant, or active system administrators) is allowed
+/// only if at least one remains. Stores apply it inside the transaction of the change, where
+/// the count cannot change underneath.
+#[must_use]
+pub const fn keeps_an_admin(admins_after: u64) -> bool {
+    admins_after >= 1
+}
+
+/// What an actor may do with user accounts beyond their own profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAdminAction {
+    /// List and search every user.
+    List,
+    /// Create a user (with any system role).
+    Create,
+    /// Delete a user.
+    Delete,
+    /// Clear a login lockout.
+    Unlock,
+    /// Change a user's e-mail address, system role or activity.
+    ChangeAccountFields,
+}
+
+/// Whether `actor` may do `action` to the account `target`. Only an active system
+/// administrator administers accounts; a change of one's own system role is never a raise
+/// (an administrator has the highest role already, and nobody else may change roles).
+#[must_use]
+pub fn can_administer_user(actor: &Actor, _target: UserId, action: UserAdminAction) -> bool {
+    match action {
+        UserAdminAction::List
+        | UserAdminAction::Create
+        | UserAdminAction::Delete
+        | UserAdminAction::Unlock
+        | UserAdminAction::ChangeAccountFields => actor.is_system_admin(),
+    }
+}
+
+/// Whether `actor` may set `target`'s system role to `role`. Nobody raises their own role;
+/// only a system administrator sets roles at all.
+#[must_use]
+pub fn can_set_system_role(actor: &Actor, target: UserId, role: Role) -> bool {
+    actor.is_system_admin() && !(actor.id == target && role_rank(role) > role_rank(actor.role))
+}
+
+const fn role_rank(role: Role) -> u8 {
+    match role {
+        Role::Admin => 1,
+        Role::User => 0,
+    }
+}
+
+/// Whether `actor` may see `target`'s account: themselves, a system administrator, or an
+/// admin or moderator of a tenant `target` belongs to. `shared_roles` are the actor's roles in
+/// the tenants the target belongs to. Everyone else is answered as if the user did not exist.
+#[must_use]
+pub fn can_view_user(actor: &Actor, target: UserId, shared_roles: &[TenantRole]) -> bool {
+    can_read_user(actor, target)
+        || (actor.is_active
+            && shared_roles
+                .iter()
+                .any(|role| role.at_least(TenantRole::Moderator)))
+}
+
+/// Whether `actor` may read audit events: all of them as a system administrator, or those of
+/// a tenant they administer (see [`TenantAction::ReadAudit`]).
+#[must_use]
+pub fn can_read_all_audit(actor: &Actor) -> bool {
+    actor.is_system_admin()
 }
 
 #[cfg(test)]
@@ -100,6 +258,282 @@ mod tests {
                         "sessions {case}"
                     );
                 }
+            }
+        }
+    }
+}
+
+/// The tenant rules: the whole matrix as a table, then properties over generated actors,
+/// roles and actions.
+#[cfg(test)]
+mod tenant_tests {
+    use proptest::prelude::*;
+    use uuid::Uuid;
+
+    use super::*;
+
+    const ME: UserId = UserId::from_uuid(Uuid::from_u128(1));
+    const OTHER: UserId = UserId::from_uuid(Uuid::from_u128(2));
+
+    fn actor(role: Role, is_active: bool) -> Actor {
+        Actor {
+            id: ME,
+            role,
+            is_active,
+        }
+    }
+
+    use TenantRole::{Admin as A, Member as M, Moderator as Mo, Viewer as V};
+
+    /// Every action with every role of the acting member, written out by hand from the
+    /// contract: `(action, [admin, moderator, member, viewer, non-member])`.
+    #[test]
+    fn the_tenant_matrix_is_as_specified() {
+        let change = |from, to| TenantAction::ChangeRole {
+            from,
+            to,
+            is_self: false,
+        };
+        let remove = |role| TenantAction::RemoveMember {
+            role,
+            is_self: false,
+        };
+        let table: Vec<(TenantAction, [bool; 5])> = vec![
+            (TenantAction::Create, [false, false, false, false, false]),
+            (TenantAction::Read, [true, true, true, true, false]),
+            (TenantAction::Update, [true, false, false, false, false]),
+            (TenantAction::Delete, [false, false, false, false, false]),
+            (TenantAction::ListMembers, [true, true, true, false, false]),
+            (TenantAction::ReadAudit, [true, false, false, false, false]),
+            (
+                TenantAction::AddMember(A),
+                [true, false, false, false, false],
+            ),
+            (
+                TenantAction::AddMember(Mo),
+                [true, false, false, false, false],
+            ),
+            (
+                TenantAction::AddMember(M),
+                [true, true, false, false, false],
+            ),
+            (
+                TenantAction::AddMember(V),
+                [true, true, false, false, false],
+            ),
+            (change(M, V), [true, true, false, false, false]),
+            (change(V, M), [true, true, false, false, false]),
+            (change(M, Mo), [true, false, false, false, false]),
+            (change(Mo, M), [true, false, false, false, false]),
+            (change(A, M), [true, false, false, false, false]),
+            (remove(A), [true, false, false, false, false]),
+            (remove(Mo), [true, false, false, false, false]),
+            (remove(M), [true, true, false, false, false]),
+            (remove(V), [true, true, false, false, false]),
+        ];
+        let mine = [Some(A), Some(Mo), Some(M), Some(V), None];
+        for (action, expected) in table {
+            for (membership, want) in mine.into_iter().zip(expected) {
+                assert_eq!(
+                    can_in_tenant(&actor(Role::User, true), membership, action),
+                    want,
+                    "{action:?} as {membership:?}"
+                );
+                // A system administrator may do everything, member or not.
+                assert!(can_in_tenant(&actor(Role::Admin, true), membership, action));
+            }
+        }
+    }
+
+    #[test]
+    fn members_may_leave_and_only_lower_themselves() {
+        let user = actor(Role::User, true);
+        for role in TenantRole::ALL {
+            let leave = TenantAction::RemoveMember {
+                role,
+                is_self: true,
+            };
+            assert!(can_in_tenant(&user, Some(role), leave), "{role} leaves");
+        }
+        let demote = |from, to| TenantAction::ChangeRole {
+            from,
+            to,
+            is_self: true,
+        };
+        assert!(can_in_tenant(&user, Some(A), demote(A, M)));
+        assert!(can_in_tenant(&user, Some(Mo), demote(Mo, V)));
+        assert!(!can_in_tenant(&user, Some(Mo), demote(Mo, A)));
+        assert!(!can_in_tenant(&user, Some(V), demote(V, M)));
+        assert!(
+            !can_in_tenant(&user, Some(M), demote(M, V)),
+            "a member manages no one"
+        );
+    }
+
+    #[test]
+    fn the_last_admin_stays() {
+        assert!(!keeps_an_admin(0));
+        assert!(keeps_an_admin(1));
+    }
+
+    #[test]
+    fn users_are_visible_to_themselves_admins_and_their_tenant_managers() {
+        let user = actor(Role::User, true);
+        assert!(can_view_user(&user, ME, &[]));
+        assert!(!can_view_user(&user, OTHER, &[]));
+        assert!(can_view_user(&user, OTHER, &[V, Mo]));
+        assert!(can_view_user(&user, OTHER, &[A]));
+        assert!(!can_view_user(&user, OTHER, &[M, V]));
+        assert!(!can_view_user(&actor(Role::User, false), OTHER, &[A]));
+        assert!(can_view_user(&actor(Role::Admin, true), OTHER, &[]));
+    }
+
+    #[test]
+    fn only_active_system_admins_administer_accounts() {
+        use UserAdminAction::*;
+        for action in [List, Create, Delete, Unlock, ChangeAccountFields] {
+            assert!(can_administer_user(
+                &actor(Role::Admin, true),
+                OTHER,
+                action
+            ));
+            assert!(!can_administer_user(
+                &actor(Role::Admin, false),
+                OTHER,
+                action
+            ));
+            assert!(!can_administer_user(&actor(Role::User, true), ME, action));
+        }
+        assert!(can_set_system_role(
+            &actor(Role::Admin, true),
+            OTHER,
+            Role::Admin
+        ));
+        assert!(can_set_system_role(
+            &actor(Role::Admin, true),
+            ME,
+            Role::User
+        ));
+        assert!(!can_set_system_role(
+            &actor(Role::User, true),
+            ME,
+            Role::Admin
+        ));
+        assert!(!can_set_system_role(
+            &actor(Role::User, true),
+            OTHER,
+            Role::User
+        ));
+        assert!(can_read_all_audit(&actor(Role::Admin, true)));
+        assert!(!can_read_all_audit(&actor(Role::User, true)));
+    }
+
+    fn any_role() -> impl Strategy<Value = TenantRole> {
+        prop::sample::select(TenantRole::ALL.to_vec())
+    }
+
+    fn any_action() -> impl Strategy<Value = TenantAction> {
+        prop_oneof![
+            Just(TenantAction::Create),
+            Just(TenantAction::Read),
+            Just(TenantAction::Update),
+            Just(TenantAction::Delete),
+            Just(TenantAction::ListMembers),
+            Just(TenantAction::ReadAudit),
+            any_role().prop_map(TenantAction::AddMember),
+            (any_role(), any_role(), any::<bool>())
+                .prop_map(|(from, to, is_self)| TenantAction::ChangeRole { from, to, is_self }),
+            (any_role(), any::<bool>())
+                .prop_map(|(role, is_self)| TenantAction::RemoveMember { role, is_self }),
+        ]
+    }
+
+    fn any_actor() -> impl Strategy<Value = Actor> {
+        (any::<bool>(), any::<bool>()).prop_map(|(admin, is_active)| {
+            actor(if admin { Role::Admin } else { Role::User }, is_active)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// An inactive account can do nothing; an active system admin everything.
+        #[test]
+        fn activity_and_system_role_decide_first(
+            membership in proptest::option::of(any_role()),
+            action in any_action(),
+        ) {
+            prop_assert!(!can_in_tenant(&actor(Role::Admin, false), membership, action));
+            prop_assert!(!can_in_tenant(&actor(Role::User, false), membership, action));
+            prop_assert!(can_in_tenant(&actor(Role::Admin, true), membership, action));
+        }
+
+        /// Outside a tenant an ordinary user can do nothing in it.
+        #[test]
+        fn non_members_can_do_nothing(action in any_action()) {
+            prop_assert!(!can_in_tenant(&actor(Role::User, true), None, action));
+        }
+
+        /// Nobody grants or assigns a role above their own, and nobody raises their own.
+        #[test]
+        fn no_role_above_ones_own(mine in any_role(), action in any_action()) {
+            let user = actor(Role::User, true);
+            if can_in_tenant(&user, Some(mine), action) {
+                match action {
+                    TenantAction::AddMember(role) => prop_assert!(mine.at_least(role)),
+                    TenantAction::ChangeRole { from, to, is_self } => {
+                        prop_assert!(mine.at_least(to));
+                        if is_self {
+                            prop_assert!(to.rank() <= from.rank());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        /// A moderator never touches an admin or another moderator, and neither do members or
+        /// viewers (except leaving themselves).
+        #[test]
+        fn moderators_manage_members_and_viewers_only(
+            mine in any_role(),
+            target in any_role(),
+            to in any_role(),
+        ) {
+            let user = actor(Role::User, true);
+            let touches = [
+                TenantAction::RemoveMember { role: target, is_self: false },
+                TenantAction::ChangeRole { from: target, to, is_self: false },
+            ];
+            for action in touches {
+                let allowed = can_in_tenant(&user, Some(mine), action);
+                if mine != TenantRole::Admin && target.at_least(TenantRole::Moderator) {
+                    prop_assert!(!allowed, "{mine} on {target}: {action:?}");
+                }
+                if !mine.at_least(TenantRole::Moderator) {
+                    prop_assert!(!allowed, "{mine} on {target}: {action:?}");
+                }
+            }
+        }
+
+        /// A more powerful tenant role may do at least what a weaker one may, self-service
+        /// role changes aside (those depend on the role the actor holds).
+        #[test]
+        fn stronger_roles_may_do_more(
+            weak in any_role(),
+            strong in any_role(),
+            action in any_action(),
+            actor in any_actor(),
+        ) {
+            let own_role_dependent = matches!(
+                action,
+                TenantAction::ChangeRole { is_self: true, .. }
+                    | TenantAction::RemoveMember { is_self: true, .. }
+            );
+            if strong.at_least(weak) && !own_role_dependent
+                && can_in_tenant(&actor, Some(weak), action)
+            {
+                prop_assert!(can_in_tenant(&actor, Some(strong), action));
             }
         }
     }

@@ -57,3 +57,11 @@ id_type!(
     /// Identifies a login session (a refresh-token family).
     SessionId
 );
+id_type!(
+    /// Identifies a tenant (an organisation; "lab" in some deployments).
+    TenantId
+);
+id_type!(
+    /// Identifies an audit event.
+    AuditEventId
+);
