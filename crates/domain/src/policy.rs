@@ -73,21 +73,21 @@ pub enum TenantAction {
     ListMembers,
     /// Add a member with this role.
     AddMember(TenantRole),
-    /// Change a member's role from `from` to `to`; `is_self` when the member is the actor.
+    /// Change `member`'s role from `from` to `to`.
     ChangeRole {
+        /// The member whose role changes (the actor themselves, or another).
+        member: UserId,
         /// The member's role now.
         from: TenantRole,
         /// The role asked for.
         to: TenantRole,
-        /// Whether the member is the actor themselves.
-        is_self: bool,
     },
-    /// Remove a member who has this role; `is_self` when the member is the actor (leaving).
+    /// Remove `member`, who has `role` (the actor themselves: leaving).
     RemoveMember {
+        /// The member to remove.
+        member: UserId,
         /// The member's role.
         role: TenantRole,
-        /// Whether the member is the actor themselves.
-        is_self: bool,
     },
     /// Read the tenant's audit events.
     ReadAudit,
@@ -108,7 +108,8 @@ const fn manages(manager: TenantRole, role: TenantRole) -> bool {
 /// A system administrator may do everything; a tenant admin manages the tenant and all its
 /// members; a moderator manages members and viewers; a member reads the tenant and its member
 /// list; a viewer reads the tenant. Nobody grants or assigns a role above their own, and
-/// nobody raises their own role. Any member may leave. Creating and deleting tenants is for
+/// nobody raises their own role; any member may lower their own role, and leave. Whether a
+/// change is to oneself is decided here from the member's id, never taken from the caller. Creating and deleting tenants is for
 /// system administrators only. The last-admin rule is not decided here but by
 /// [`keeps_an_admin`], because it depends on the other members.
 #[must_use]
@@ -128,16 +129,20 @@ pub fn can_in_tenant(actor: &Actor, membership: Option<TenantRole>, action: Tena
         TenantAction::ListMembers => mine.at_least(TenantRole::Member),
         TenantAction::Update | TenantAction::ReadAudit => mine == TenantRole::Admin,
         TenantAction::AddMember(role) => manages(mine, role) && mine.at_least(role),
-        TenantAction::ChangeRole { from, to, is_self } => {
-            if is_self {
-                // Only ever downwards, and only by someone who could manage the new role.
-                to.rank() <= from.rank() && from == mine && manages(mine, to)
+        TenantAction::ChangeRole { member, from, to } => {
+            if member == actor.id {
+                // One's own role: only ever downwards (or unchanged).
+                from == mine && to.rank() <= from.rank()
             } else {
                 manages(mine, from) && manages(mine, to) && mine.at_least(to)
             }
         }
-        TenantAction::RemoveMember { role, is_self } => {
-            (is_self && role == mine) || (!is_self && manages(mine, role))
+        TenantAction::RemoveMember { member, role } => {
+            if member == actor.id {
+                role == mine
+            } else {
+                manages(mine, role)
+            }
         }
     }
 }
@@ -290,13 +295,13 @@ mod tenant_tests {
     #[test]
     fn the_tenant_matrix_is_as_specified() {
         let change = |from, to| TenantAction::ChangeRole {
+            member: OTHER,
             from,
             to,
-            is_self: false,
         };
         let remove = |role| TenantAction::RemoveMember {
+            member: OTHER,
             role,
-            is_self: false,
         };
         let table: Vec<(TenantAction, [bool; 5])> = vec![
             (TenantAction::Create, [false, false, false, false, false]),
@@ -326,6 +331,11 @@ mod tenant_tests {
             (change(M, Mo), [true, false, false, false, false]),
             (change(Mo, M), [true, false, false, false, false]),
             (change(A, M), [true, false, false, false, false]),
+            (change(A, Mo), [true, false, false, false, false]),
+            (change(M, A), [true, false, false, false, false]),
+            (change(V, A), [true, false, false, false, false]),
+            (change(Mo, A), [true, false, false, false, false]),
+            (change(Mo, Mo), [true, false, false, false, false]),
             (remove(A), [true, false, false, false, false]),
             (remove(Mo), [true, false, false, false, false]),
             (remove(M), [true, true, false, false, false]),
@@ -349,25 +359,35 @@ mod tenant_tests {
     fn members_may_leave_and_only_lower_themselves() {
         let user = actor(Role::User, true);
         for role in TenantRole::ALL {
-            let leave = TenantAction::RemoveMember {
-                role,
-                is_self: true,
-            };
+            let leave = TenantAction::RemoveMember { member: ME, role };
             assert!(can_in_tenant(&user, Some(role), leave), "{role} leaves");
+            let peer = TenantAction::RemoveMember {
+                member: OTHER,
+                role,
+            };
+            assert_eq!(can_in_tenant(&user, Some(role), peer), role == A, "{role}");
         }
-        let demote = |from, to| TenantAction::ChangeRole {
+        let own = |from, to| TenantAction::ChangeRole {
+            member: ME,
             from,
             to,
-            is_self: true,
         };
-        assert!(can_in_tenant(&user, Some(A), demote(A, M)));
-        assert!(can_in_tenant(&user, Some(Mo), demote(Mo, V)));
-        assert!(!can_in_tenant(&user, Some(Mo), demote(Mo, A)));
-        assert!(!can_in_tenant(&user, Some(V), demote(V, M)));
+        assert!(can_in_tenant(&user, Some(A), own(A, M)));
+        assert!(can_in_tenant(&user, Some(Mo), own(Mo, V)));
+        assert!(can_in_tenant(&user, Some(M), own(M, V)));
+        assert!(can_in_tenant(&user, Some(Mo), own(Mo, Mo)));
+        assert!(!can_in_tenant(&user, Some(Mo), own(Mo, A)));
+        assert!(!can_in_tenant(&user, Some(V), own(V, M)));
         assert!(
-            !can_in_tenant(&user, Some(M), demote(M, V)),
-            "a member manages no one"
+            !can_in_tenant(&user, Some(Mo), own(A, M)),
+            "not the role held"
         );
+        let other_mod = TenantAction::ChangeRole {
+            member: OTHER,
+            from: Mo,
+            to: M,
+        };
+        assert!(!can_in_tenant(&user, Some(Mo), other_mod));
     }
 
     #[test]
@@ -441,17 +461,15 @@ mod tenant_tests {
             Just(TenantAction::ListMembers),
             Just(TenantAction::ReadAudit),
             any_role().prop_map(TenantAction::AddMember),
-            (any_role(), any_role(), any::<bool>())
-                .prop_map(|(from, to, is_self)| TenantAction::ChangeRole { from, to, is_self }),
-            (any_role(), any::<bool>())
-                .prop_map(|(role, is_self)| TenantAction::RemoveMember { role, is_self }),
+            (any_member(), any_role(), any_role())
+                .prop_map(|(member, from, to)| TenantAction::ChangeRole { member, from, to }),
+            (any_member(), any_role())
+                .prop_map(|(member, role)| TenantAction::RemoveMember { member, role }),
         ]
     }
 
-    fn any_actor() -> impl Strategy<Value = Actor> {
-        (any::<bool>(), any::<bool>()).prop_map(|(admin, is_active)| {
-            actor(if admin { Role::Admin } else { Role::User }, is_active)
-        })
+    fn any_member() -> impl Strategy<Value = UserId> {
+        prop::sample::select(vec![ME, OTHER])
     }
 
     proptest! {
@@ -481,10 +499,11 @@ mod tenant_tests {
             if can_in_tenant(&user, Some(mine), action) {
                 match action {
                     TenantAction::AddMember(role) => prop_assert!(mine.at_least(role)),
-                    TenantAction::ChangeRole { from, to, is_self } => {
+                    TenantAction::ChangeRole { member, from, to } => {
                         prop_assert!(mine.at_least(to));
-                        if is_self {
+                        if member == ME {
                             prop_assert!(to.rank() <= from.rank());
+                            prop_assert_eq!(from, mine);
                         }
                     }
                     _ => {}
@@ -502,12 +521,13 @@ mod tenant_tests {
         ) {
             let user = actor(Role::User, true);
             let touches = [
-                TenantAction::RemoveMember { role: target, is_self: false },
-                TenantAction::ChangeRole { from: target, to, is_self: false },
+                (TenantAction::RemoveMember { member: OTHER, role: target }, target),
+                (TenantAction::ChangeRole { member: OTHER, from: target, to }, target.max_rank(to)),
+                (TenantAction::AddMember(target), target),
             ];
-            for action in touches {
+            for (action, highest) in touches {
                 let allowed = can_in_tenant(&user, Some(mine), action);
-                if mine != TenantRole::Admin && target.at_least(TenantRole::Moderator) {
+                if mine != TenantRole::Admin && highest.at_least(TenantRole::Moderator) {
                     prop_assert!(!allowed, "{mine} on {target}: {action:?}");
                 }
                 if !mine.at_least(TenantRole::Moderator) {
@@ -523,12 +543,12 @@ mod tenant_tests {
             weak in any_role(),
             strong in any_role(),
             action in any_action(),
-            actor in any_actor(),
         ) {
+            let actor = actor(Role::User, true);
             let own_role_dependent = matches!(
                 action,
-                TenantAction::ChangeRole { is_self: true, .. }
-                    | TenantAction::RemoveMember { is_self: true, .. }
+                TenantAction::ChangeRole { member: ME, .. }
+                    | TenantAction::RemoveMember { member: ME, .. }
             );
             if strong.at_least(weak) && !own_role_dependent
                 && can_in_tenant(&actor, Some(weak), action)

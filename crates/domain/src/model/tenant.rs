@@ -17,13 +17,16 @@ pub enum TenantSlugError {
     /// A character outside `[a-z0-9-]`.
     #[error("may contain only lower-case letters, digits and '-'")]
     Characters,
+    /// It reads as a UUID, which would be taken for a tenant id.
+    #[error("must not look like a UUID")]
+    LooksLikeId,
 }
 
 /// A tenant's URL-safe unique name: `[a-z0-9-]{3,63}`.
 ///
 /// Upper-case input is refused rather than folded, so that what a caller sent is what is
-/// stored and matched; a slug can never be mistaken for a UUID because a UUID is 36 characters
-/// of hex and hyphens in a fixed pattern, which callers check first.
+/// stored and matched. Anything that parses as a UUID (hyphenated or plain hex) is refused
+/// too, since [`TenantRef::parse`] would take it for a tenant id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TenantSlug(String);
 
@@ -42,6 +45,9 @@ impl TenantSlug {
         }
         if !(3..=63).contains(&slug.len()) {
             return Err(TenantSlugError::Length);
+        }
+        if uuid::Uuid::parse_str(slug).is_ok() {
+            return Err(TenantSlugError::LooksLikeId);
         }
         Ok(Self(slug.to_owned()))
     }
@@ -117,6 +123,16 @@ impl TenantRole {
             Self::Moderator => 2,
             Self::Member => 1,
             Self::Viewer => 0,
+        }
+    }
+
+    /// The more powerful of the two.
+    #[must_use]
+    pub const fn max_rank(self, other: Self) -> Self {
+        if self.rank() >= other.rank() {
+            self
+        } else {
+            other
         }
     }
 
