@@ -251,20 +251,6 @@ async fn remember_me_lengthens_the_session() {
 }
 
 #[actix_web::test]
-async fn tenant_scoped_login_is_refused_until_tenants_exist() {
-    let app = spawn_app().await;
-    app.register("tess@example.com", "tess").await;
-    let response = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"login": "tess", "password": PASSWORD, "tenant": "lab-1"}),
-        )
-        .await;
-    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(response.body["errors"]["tenant"].is_array());
-}
-
-#[actix_web::test]
 async fn unknown_and_garbage_refresh_tokens_are_refused() {
     let app = spawn_app().await;
     let response = app

@@ -332,6 +332,46 @@ impl TestApp {
         &self.document
     }
 
+    /// The settings this app runs with (same database, same Redis prefix).
+    pub fn settings(&self) -> Settings {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        test_settings(self.dir.path(), &vars)
+    }
+
+    /// Creates a system administrator as `ums create-admin` does (no HTTP endpoint makes the
+    /// first one), logs them in, and returns (access token, user id).
+    pub async fn admin(&self, name: &str) -> (String, String) {
+        let services = api_actix::startup::compose(&self.settings())
+            .await
+            .expect("compose the services");
+        let user = services
+            .auth
+            .create_user(
+                domain::services::Registration {
+                    email: format!("{name}@example.com"),
+                    username: name.to_owned(),
+                    password: secrecy::SecretString::from(PASSWORD.to_owned()),
+                    first_name: None,
+                    last_name: None,
+                },
+                domain::model::Role::Admin,
+                true,
+                None,
+                &domain::services::command_line(),
+            )
+            .await
+            .expect("create the administrator");
+        let tokens = self.login(name, PASSWORD).await;
+        (
+            tokens["access_token"].as_str().expect("token").to_owned(),
+            user.id.to_string(),
+        )
+    }
+
     pub fn mail_dir(&self) -> PathBuf {
         self.dir.path().join("mail")
     }

@@ -8,6 +8,7 @@
     missing_debug_implementations
 )]
 
+mod admin;
 mod auth;
 mod conventions;
 mod helpers;
@@ -15,4 +16,5 @@ mod lifecycle;
 mod me;
 mod openapi;
 mod production;
+mod tenancy;
 mod tokens;

@@ -1,6 +1,13 @@
-//! One module per port family; each exposes `async fn` checks taking a fresh adapter.
+//! One module per port family; each exposes `async fn` checks taking a fresh adapter. The
+//! storage ports' checks (`stores`, `users`, `tenants`, `audit`, `atomicity`) share
+//! `fixtures` and are all run by `store_contract_tests!`.
 
+pub mod atomicity;
+pub mod audit;
 pub mod cache;
+pub mod fixtures;
 pub mod revocation;
 pub mod stores;
+pub mod tenants;
 pub mod throttle;
+pub mod users;

@@ -1,24 +1,36 @@
-//! Contract checks for `UserStore` and `SessionStore`, run against every adapter of them.
+//! Contract checks for `UserStore` and `SessionStore`, and the
+//! [`store_contract_tests!`](crate::store_contract_tests) macro that runs every store check
+//! of this suite (this module's and those of [`users`](super::users),
+//! [`tenants`](super::tenants), [`audit`](super::audit) and [`atomicity`](super::atomicity))
+//! against an adapter.
 //!
 //! # How to use
 //!
-//! Each check is a `pub async fn check(store: S)` for any `S: UserStore + SessionStore +
-//! 'static`. It expects a **fresh, empty, migrated** store, and panics with a message naming
-//! the broken rule. The simplest way to run all of them, one test each, is the
-//! [`store_contract_tests!`](crate::store_contract_tests) macro in the adapter's integration
-//! tests:
+//! Each check is a `pub async fn check(store: S)` for any `S:` [`Store`] (`UserStore +
+//! SessionStore + TenantStore + AuditLog + Clone + 'static`); the atomicity checks also take
+//! a `break_audit: impl FnOnce()`. A check expects a **fresh, empty, migrated** store, and
+//! panics with a message naming the broken rule. The simplest way to run all of them, one
+//! test each, is the [`store_contract_tests!`](crate::store_contract_tests) macro in the
+//! adapter's integration tests:
 //!
 //! ```ignore
 //! async fn fresh() -> (SqliteStore, tempfile::TempDir) { /* open a new database */ }
 //!
-//! ums_tests::store_contract_tests!(fresh);
+//! /// Makes every later INSERT into `audit_events` fail, through a connection of its own.
+//! fn break_audit(guard: &tempfile::TempDir) { /* CREATE TRIGGER ... RAISE(ABORT, ..) */ }
+//!
+//! ums_tests::store_contract_tests!(fresh, break_audit);
 //! ```
 //!
 //! `fresh` is an async fn returning `(store, guard)`; the guard (a temporary directory, a
-//! database that drops itself, or `()`) lives until the check ends. For a store that needs a
-//! server the environment may not provide, write `store_contract_tests!(optional fresh)`
-//! with a `fresh` returning `Option<(store, guard)>`: on `None` each test returns without
-//! checking anything (`support::env` says why on stderr, and fails under `CI=true`).
+//! database that drops itself, or `()`) lives until the check ends. `break_audit` is a plain
+//! `fn(&Guard)` that installs, on the guard's database and through its own direct
+//! connection, a trigger refusing every insert into `audit_events`: the atomicity checks call
+//! it after their set-up, then expect every journal-writing method to fail and leave its
+//! change unwritten. For a store that needs a server the environment may not provide, write
+//! `store_contract_tests!(optional fresh, break_audit)` with a `fresh` returning
+//! `Option<(store, guard)>`: on `None` each test returns without checking anything
+//! (`support::env` says why on stderr, and fails under `CI=true`).
 //!
 //! The macro generates one multi-threaded `#[tokio::test]` per check, so the caller needs
 //! `tokio` with the `macros` and `rt-multi-thread` features among its dev-dependencies. A
@@ -26,60 +38,97 @@
 //!
 //! # Conventions
 //!
-//! Ids are deterministic (`Uuid::from_u128`) and every instant is explicit, whole seconds
-//! after [`BASE`] (except where sub-second precision is the point). Stores are expected to keep
-//! timestamps to the microsecond. Where a port leaves an order unspecified (lists of session
-//! ids), results are sorted before comparing.
+//! Ids are deterministic (`Uuid::from_u128`, see [`fixtures`](super::fixtures)) and every
+//! instant is explicit, whole seconds after [`BASE`] (except where sub-second precision is
+//! the point). Stores are expected to keep timestamps to the microsecond. Where a port leaves
+//! an order unspecified (lists of session ids, `shared_roles`), results are sorted before
+//! comparing. Set-up calls pass empty journals, so that a check can tell that a refused call
+//! wrote no audit event by finding none at all; the calls under test pass real ones.
 //!
 //! # Decisions beyond the rustdoc of the ports
 //!
-//! - A session is "live" for `revoke`, `revoke_all` and `change_password` when it is not
-//!   revoked, whether or not it has expired: an access token issued just before a session
-//!   expired can outlive it, so revoking an expired session is not a no-op.
+//! - A session is "live" for `revoke`, `revoke_all`, `change_password` and a deactivating
+//!   `update` when it is not revoked, whether or not it has expired: an access token issued
+//!   just before a session expired can outlive it, so revoking an expired session is not a
+//!   no-op.
 //! - `rotate_refresh_token` reports `Reused` for a spent token even when its session is also
 //!   revoked or expired (the reuse is the more alarming fact).
-//! - `verify_email` changes the user (`email_verified`), so it bumps the version.
+//! - `verify_email` changes the user (`email_verified`), so it bumps the version; a token of
+//!   another user is refused like an unknown one.
 //! - `list_for_user` orders sessions created at the same instant by id, greatest first (the
 //!   later of two time-ordered ids first), so that its order is deterministic.
+//! - `update` with the e-mail address the user already has is no change of address: it is
+//!   not a duplicate and leaves `email_verified` as it was. Any other address marks it
+//!   unverified. Like `insert`, when both the new e-mail and the new username are taken, the
+//!   e-mail is reported. An empty `UserChanges` still bumps the version. `is_active:
+//!   Some(false)` revokes the live sessions even of a user who was inactive already.
+//! - `update` checks, in this order: `NotFound`, `StaleVersion`, `LastAdmin(System)`,
+//!   `LastAdmin(Tenant(_))`; `delete`: `NotFound`, `LastAdmin(System)`,
+//!   `LastAdmin(Tenant(_))`. An inactive administrator is no active administrator: demoting,
+//!   deleting or removing one is allowed even when no other exists, and they do not count as
+//!   "another" either. Which tenant `LastAdmin(Tenant(_))` names when several would lose
+//!   their last active admin at once is left open (the checks use one).
+//! - `TenantStore::create` stores the tenant as given (the checks give version 1 and
+//!   `updated_at == created_at`); the first admin's membership is created at the tenant's
+//!   `created_at`. A taken slug is reported before anything about the new admin.
+//! - `tenants_of` orders memberships created at the same instant by tenant id, ascending.
+//! - `shared_roles` has one role per shared tenant in no particular order; the checks compare
+//!   the set of roles.
+//! - `change_role` to the role the member already has is no demotion, even for the last
+//!   active admin.
+//! - `AuditLog::append` of a journal one of whose ids is already stored fails and writes none
+//!   of its events. `AuditFilter::target` matches the target id whatever the target's type.
+//! - `UserFilter::q` ignores the case of ASCII letters only; any other character matches at
+//!   least itself (SQLite's `lower()` folds ASCII only, PostgreSQL's depends on the locale).
+//!   `%`, `_` and `\` in `q` match only themselves. Sorting by e-mail or username needs no
+//!   tie-break (both are unique).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta};
 use domain::model::{
-    Email, NewSession, NewUser, PasswordHash, PersonName, Preferences, ProfileChanges,
-    RefreshRotation, Role, Session, SessionId, TokenHash, User, UserId, Username,
+    AuditAction, Journal, NewUser, PersonName, Preferences, ProfileChanges, RefreshRotation, Role,
+    Session, SessionId, User, UserId,
 };
 use domain::ports::{
-    ActionPurpose, ActionToken, Login, SessionStore, StoreError, UniqueField, UserStore,
+    ActionPurpose, ActionToken, Login, SessionStore, StoreError, UniqueField, UserChanges,
+    UserStore,
 };
-use uuid::Uuid;
 
-/// Generates one `#[tokio::test]` per contract check in this module, each given a fresh store
-/// by `$fresh` (an async fn, or closure returning a future, yielding `(store, guard)`).
+pub use super::fixtures::{BASE, Store, at};
+use super::fixtures::{
+    as_sessions, as_users, assert_no_events, create, email, event_id, events, find_session,
+    find_user, insert, journal, name, new_session, new_user, password_hash, session_id, sorted,
+    tenant_id, token, user_id, username,
+};
+
+/// Generates one `#[tokio::test]` per store contract check, each given a fresh store by
+/// `$fresh` (an async fn, or closure returning a future, yielding `(store, guard)`); the
+/// atomicity checks are also given `|| $break_audit(&guard)`.
 ///
-/// `store_contract_tests!(optional $fresh)` takes a `$fresh` yielding
+/// `store_contract_tests!(optional $fresh, $break_audit)` takes a `$fresh` yielding
 /// `Option<(store, guard)>` instead, and skips the check on `None`.
 #[macro_export]
 macro_rules! store_contract_tests {
-    (optional $fresh:expr) => {
-        $crate::store_contract_tests!(@checks [optional] $fresh);
+    (optional $fresh:expr, $break_audit:expr $(,)?) => {
+        $crate::store_contract_tests!(@checks [optional] $fresh, $break_audit);
     };
-    ($fresh:expr) => {
-        $crate::store_contract_tests!(@checks [required] $fresh);
+    ($fresh:expr, $break_audit:expr $(,)?) => {
+        $crate::store_contract_tests!(@checks [required] $fresh, $break_audit);
     };
-    (@checks [$mode:ident] $fresh:expr) => {
-        $crate::store_contract_tests!(@each [$mode] $fresh;
+    (@checks [$mode:ident] $fresh:expr, $break_audit:expr) => {
+        $crate::store_contract_tests!(@each [$mode] $fresh; stores:
             insert_and_find_round_trip_every_field,
             duplicate_email_is_refused_regardless_of_case,
             duplicate_username_differing_only_in_case_is_refused,
             duplicate_email_and_username_reports_the_email,
             find_credentials_by_email_and_by_username_in_any_case,
-            update_profile_applies_changes_and_bumps_the_version,
-            update_profile_with_a_stale_version_writes_nothing,
-            update_profile_of_an_unknown_user_is_not_found,
-            update_profile_to_a_taken_username_is_a_duplicate,
+            update_applies_profile_changes_and_bumps_the_version,
+            update_with_a_stale_version_writes_nothing,
+            update_of_an_unknown_user_is_not_found,
+            update_to_a_taken_username_is_a_duplicate,
             change_password_revokes_every_live_session_but_the_kept_one,
             create_session_records_the_login,
             rotation_spends_a_token_once_then_reports_reuse,
@@ -94,141 +143,115 @@ macro_rules! store_contract_tests {
             list_for_user_returns_the_users_sessions_newest_first,
             list_for_user_includes_revoked_and_expired_sessions,
             list_for_user_orders_equal_creation_times_by_id,
+            find_action_token_reports_every_field_and_whether_it_was_spent,
             verify_email_spends_a_token_once,
-            verify_email_refuses_expired_unknown_and_other_purpose_tokens,
+            verify_email_refuses_expired_unknown_other_purpose_and_other_users_tokens,
             concurrent_email_verifications_spend_the_token_once,
         );
+        $crate::store_contract_tests!(@each [$mode] $fresh; users:
+            update_changes_email_role_and_activity,
+            update_to_a_taken_email_is_a_duplicate,
+            update_deactivation_revokes_the_live_sessions,
+            update_refuses_to_remove_the_last_active_system_admin,
+            update_refuses_to_deactivate_a_tenants_last_active_admin,
+            concurrent_demotions_of_the_only_two_admins_leave_one,
+            delete_removes_the_user_with_sessions_tokens_and_memberships,
+            delete_refuses_to_remove_the_last_active_admin,
+            list_filters_by_role_activity_and_tenant,
+            list_sorts_with_ties_broken_by_id,
+            list_paginates_with_the_total,
+            list_q_matches_each_field_in_any_case,
+            list_q_matches_wildcards_literally,
+        );
+        $crate::store_contract_tests!(@each [$mode] $fresh; tenants:
+            tenant_create_without_an_admin_round_trips_every_field,
+            tenant_create_with_a_new_admin_creates_the_user_and_membership,
+            tenant_create_with_an_existing_admin_adds_the_membership,
+            tenant_create_failures_write_nothing,
+            tenant_list_all_or_a_members_oldest_first_paginated,
+            tenant_update_applies_changes_and_bumps_the_version,
+            tenant_update_failures_write_nothing,
+            tenant_delete_removes_memberships_but_not_users,
+            role_of_and_shared_roles_read_the_memberships,
+            members_are_paginated_oldest_first_with_their_users,
+            tenants_of_lists_memberships_oldest_first,
+            add_member_refuses_duplicates_and_unknowns,
+            change_role_and_remove_member_change_only_that_membership,
+            change_role_and_remove_member_of_a_non_member_are_not_found,
+            change_role_and_remove_member_keep_the_last_active_admin,
+            concurrent_demotions_of_a_tenants_only_two_admins_leave_one,
+        );
+        $crate::store_contract_tests!(@each [$mode] $fresh; audit:
+            every_journal_taking_method_writes_its_journal,
+            append_writes_all_or_none,
+            audit_list_filters_by_each_field,
+            audit_list_is_newest_first_and_paginated,
+            purge_before_deletes_at_most_limit_of_the_oldest,
+        );
+        $crate::store_contract_tests!(@broken [$mode] $fresh, $break_audit; atomicity:
+            insert_fails_whole_when_its_journal_fails,
+            update_fails_whole_when_its_journal_fails,
+            delete_fails_whole_when_its_journal_fails,
+            change_password_fails_whole_when_its_journal_fails,
+            verify_email_fails_whole_when_its_journal_fails,
+            session_create_fails_whole_when_its_journal_fails,
+            session_revoke_fails_whole_when_its_journal_fails,
+            session_revoke_all_fails_whole_when_its_journal_fails,
+            tenant_create_fails_whole_when_its_journal_fails,
+            tenant_update_fails_whole_when_its_journal_fails,
+            tenant_delete_fails_whole_when_its_journal_fails,
+            add_member_fails_whole_when_its_journal_fails,
+            change_role_fails_whole_when_its_journal_fails,
+            remove_member_fails_whole_when_its_journal_fails,
+        );
     };
-    (@each [required] $fresh:expr; $($check:ident),+ $(,)?) => {
+    (@each [required] $fresh:expr; $module:ident: $($check:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
                 let (store, _guard) = ($fresh)().await;
-                $crate::contract::stores::$check(store).await;
+                $crate::contract::$module::$check(store).await;
             }
         )+
     };
-    (@each [optional] $fresh:expr; $($check:ident),+ $(,)?) => {
+    (@each [optional] $fresh:expr; $module:ident: $($check:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $check() {
                 let Some((store, _guard)) = ($fresh)().await else {
                     return;
                 };
-                $crate::contract::stores::$check(store).await;
+                $crate::contract::$module::$check(store).await;
+            }
+        )+
+    };
+    (@broken [required] $fresh:expr, $break_audit:expr; $module:ident: $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let (store, guard) = ($fresh)().await;
+                $crate::contract::$module::$check(store, || ($break_audit)(&guard)).await;
+            }
+        )+
+    };
+    (@broken [optional] $fresh:expr, $break_audit:expr; $module:ident: $($check:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let Some((store, guard)) = ($fresh)().await else {
+                    return;
+                };
+                $crate::contract::$module::$check(store, || ($break_audit)(&guard)).await;
             }
         )+
     };
 }
-
-/// The instant every check's timeline starts from (2027-01-15T08:00:00Z).
-pub const BASE: i64 = 1_800_000_000;
-
-/// `secs` seconds after [`BASE`].
-#[must_use]
-pub fn at(secs: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(BASE + secs, 0).expect("in range")
-}
-
-fn user_id(n: u128) -> UserId {
-    UserId::from_uuid(Uuid::from_u128(n))
-}
-
-fn session_id(n: u128) -> SessionId {
-    SessionId::from_uuid(Uuid::from_u128(0x5e55_0000_0000 + n))
-}
-
-fn token(n: u128) -> TokenHash {
-    TokenHash::new(format!("{n:064x}"))
-}
-
-fn email(raw: &str) -> Email {
-    Email::parse(raw).expect("valid e-mail")
-}
-
-fn username(raw: &str) -> Username {
-    Username::parse(raw).expect("valid username")
-}
-
-fn name(raw: &str) -> PersonName {
-    PersonName::parse(raw).expect("valid name")
-}
-
-fn password_hash(label: &str) -> PasswordHash {
-    PasswordHash::new(format!("$2b$04$contract.{label}"))
-}
-
-/// An active, unverified ordinary user created at `at(0)`.
-fn new_user(n: u128, address: &str, login: &str) -> NewUser {
-    NewUser {
-        id: user_id(n),
-        email: email(address),
-        username: username(login),
-        first_name: name("Ada"),
-        last_name: name("Lovelace"),
-        role: Role::User,
-        is_active: true,
-        email_verified: false,
-        password_hash: password_hash(&format!("user-{n}")),
-        created_at: at(0),
-    }
-}
-
-/// Session `n` of `user`, created at `at(created)`, expiring at `at(expires)`, with first
-/// refresh token `token(n)`.
-fn new_session(n: u128, user: UserId, created: i64, expires: i64) -> NewSession {
-    NewSession {
-        session: Session {
-            id: session_id(n),
-            user_id: user,
-            created_at: at(created),
-            last_used_at: at(created),
-            expires_at: at(expires),
-            revoked_at: None,
-            user_agent: Some(format!("contract-agent/{n}")),
-            ip: Some("203.0.113.7".to_owned()),
-        },
-        refresh_token: token(n),
-    }
-}
-
-async fn insert<S: UserStore>(store: &S, user: NewUser) -> User {
-    store.insert(user).await.expect("insert a user")
-}
-
-async fn create<S: SessionStore>(store: &S, new: NewSession) -> Session {
-    let session = new.session.clone();
-    store.create(new).await.expect("create a session");
-    session
-}
-
-async fn find_user<S: UserStore>(store: &S, id: UserId) -> User {
-    store
-        .find_by_id(id)
-        .await
-        .expect("find_by_id")
-        .expect("the user exists")
-}
-
-async fn find_session<S: SessionStore>(store: &S, id: SessionId) -> Session {
-    store
-        .find(id)
-        .await
-        .expect("find a session")
-        .expect("the session exists")
-}
-
-fn sorted(mut ids: Vec<SessionId>) -> Vec<SessionId> {
-    ids.sort();
-    ids
-}
-
 /// `insert` returns, and `find_by_id` / `find_credentials_by_id` read back, every field as
 /// given, with the defaults of a new account (no preferences, no login, version 1,
 /// `updated_at == created_at`); timestamps keep microseconds.
 pub async fn insert_and_find_round_trip_every_field<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     let created = DateTime::from_timestamp(BASE, 123_456_000).expect("in range");
     let grace = NewUser {
@@ -299,14 +322,17 @@ where
 }
 
 /// An e-mail already taken (the domain lower-cases it) is `Duplicate(Email)`, and nothing is
-/// written.
+/// written, the journal included.
 pub async fn duplicate_email_is_refused_regardless_of_case<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     let result = store
-        .insert(new_user(2, "ADA@Example.com", "someone_else"))
+        .insert(
+            new_user(2, "ADA@Example.com", "someone_else"),
+            journal(1, AuditAction::UserRegistered),
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::Duplicate(UniqueField::Email))),
@@ -321,17 +347,21 @@ where
         .await
         .expect("find_credentials");
     assert!(by_name.is_none(), "the refused user was not written");
+    assert_no_events(&store, "a refused insert writes no journal").await;
 }
 
 /// A username differing from a taken one only in case is `Duplicate(Username)`, and nothing
-/// is written.
+/// is written, the journal included.
 pub async fn duplicate_username_differing_only_in_case_is_refused<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "Ada_L")).await;
     let result = store
-        .insert(new_user(2, "other@example.com", "aDA_l"))
+        .insert(
+            new_user(2, "other@example.com", "aDA_l"),
+            journal(1, AuditAction::UserRegistered),
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::Duplicate(UniqueField::Username))),
@@ -346,18 +376,21 @@ where
         .await
         .expect("find_credentials");
     assert!(by_email.is_none(), "the refused user was not written");
+    assert_no_events(&store, "a refused insert writes no journal").await;
 }
 
 /// When both the e-mail and the username are taken (by different users), every store reports
 /// the e-mail, whichever constraint its database happens to check first.
 pub async fn duplicate_email_and_username_reports_the_email<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "grace@example.com", "grace")).await;
     for (email_of, name_of) in [("ada@example.com", "grace"), ("grace@example.com", "ada")] {
-        let result = store.insert(new_user(3, email_of, name_of)).await;
+        let result = store
+            .insert(new_user(3, email_of, name_of), Journal::default())
+            .await;
         assert!(
             matches!(result, Err(StoreError::Duplicate(UniqueField::Email))),
             "expected Duplicate(Email) for {email_of}/{name_of}, got {result:?}"
@@ -369,7 +402,7 @@ where
 /// the right password hash, and nobody for an unknown login.
 pub async fn find_credentials_by_email_and_by_username_in_any_case<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     let ada = insert(&store, new_user(1, "ada@example.com", "Ada_L")).await;
     let bob = insert(&store, new_user(2, "bob@example.com", "bob")).await;
@@ -409,11 +442,20 @@ where
     }
 }
 
-/// `update_profile` applies exactly the given changes, bumps the version, sets `updated_at`
-/// and leaves `created_at`; a user may change the case of their own username.
-pub async fn update_profile_applies_changes_and_bumps_the_version<S>(store: S)
+/// Only these profile changes.
+fn profile(changes: ProfileChanges) -> UserChanges {
+    UserChanges {
+        profile: changes,
+        ..UserChanges::default()
+    }
+}
+
+/// `update` applies exactly the given profile changes, bumps the version, sets `updated_at`
+/// and leaves `created_at`, returning the stored user and no revoked session; a user may
+/// change the case of their own username.
+pub async fn update_applies_profile_changes_and_bumps_the_version<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     let original = insert(&store, new_user(1, "ada@example.com", "Ada_L")).await;
     let preferences = Preferences::parse(serde_json::json!({
@@ -427,10 +469,16 @@ where
         username: Some(username("countess")),
         preferences: Some(preferences.clone()),
     };
-    let updated = store
-        .update_profile(user_id(1), everything, None, at(10))
+    let updated = as_users(&store)
+        .update(
+            user_id(1),
+            profile(everything),
+            None,
+            at(10),
+            Journal::default(),
+        )
         .await
-        .expect("update_profile");
+        .expect("update");
     let expected = User {
         first_name: name("Augusta"),
         last_name: name("King"),
@@ -440,63 +488,116 @@ where
         version: 2,
         ..original.clone()
     };
-    assert_eq!(updated, expected);
+    assert_eq!(updated.user, expected);
+    assert_eq!(updated.revoked, Vec::<SessionId>::new(), "nothing revoked");
     assert_eq!(find_user(&store, user_id(1)).await, expected);
 
     let only_last_name = ProfileChanges {
         last_name: Some(name("Byron")),
         ..ProfileChanges::default()
     };
-    let updated = store
-        .update_profile(user_id(1), only_last_name, Some(2), at(20))
+    let updated = as_users(&store)
+        .update(
+            user_id(1),
+            profile(only_last_name),
+            Some(2),
+            at(20),
+            Journal::default(),
+        )
         .await
-        .expect("update_profile with the current version");
+        .expect("update with the current version");
     let expected = User {
         last_name: name("Byron"),
         updated_at: at(20),
         version: 3,
         ..expected
     };
-    assert_eq!(updated, expected, "unchanged fields are kept");
+    assert_eq!(updated.user, expected, "unchanged fields are kept");
 
     let own_name_in_capitals = ProfileChanges {
         username: Some(username("COUNTESS")),
         ..ProfileChanges::default()
     };
-    let updated = store
-        .update_profile(user_id(1), own_name_in_capitals, Some(3), at(30))
+    let updated = as_users(&store)
+        .update(
+            user_id(1),
+            profile(own_name_in_capitals),
+            Some(3),
+            at(30),
+            Journal::default(),
+        )
         .await
-        .expect("changing the case of one's own username");
+        .expect("changing the case of one's own username")
+        .user;
     assert_eq!(updated.username, username("COUNTESS"));
     assert_eq!(updated.version, 4);
     assert_eq!(find_user(&store, user_id(1)).await, updated);
     assert_eq!(updated.created_at, original.created_at);
+
+    let nothing = as_users(&store)
+        .update(
+            user_id(1),
+            UserChanges::default(),
+            Some(4),
+            at(40),
+            Journal::default(),
+        )
+        .await
+        .expect("an empty change")
+        .user;
+    assert_eq!(
+        nothing,
+        User {
+            updated_at: at(40),
+            version: 5,
+            ..updated
+        },
+        "an empty change still bumps the version"
+    );
 }
 
-/// With an `expected_version` that is not the stored one, `update_profile` is
-/// `StaleVersion` and writes nothing.
-pub async fn update_profile_with_a_stale_version_writes_nothing<S>(store: S)
+/// With an `expected_version` that is not the stored one, `update` is `StaleVersion` and
+/// writes nothing, the journal included.
+pub async fn update_with_a_stale_version_writes_nothing<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     let first = ProfileChanges {
         first_name: Some(name("First")),
         ..ProfileChanges::default()
     };
-    let current = store
-        .update_profile(user_id(1), first, Some(1), at(10))
+    let current = as_users(&store)
+        .update(
+            user_id(1),
+            profile(first),
+            Some(1),
+            at(10),
+            Journal::default(),
+        )
         .await
-        .expect("update_profile with the current version");
+        .expect("update with the current version")
+        .user;
     assert_eq!(current.version, 2);
     for stale in [1, 3] {
-        let change = ProfileChanges {
-            first_name: Some(name("Second")),
-            username: Some(username("renamed")),
-            ..ProfileChanges::default()
+        let change = UserChanges {
+            profile: ProfileChanges {
+                first_name: Some(name("Second")),
+                username: Some(username("renamed")),
+                ..ProfileChanges::default()
+            },
+            email: Some(email("renamed@example.com")),
+            role: Some(Role::Admin),
+            is_active: Some(false),
         };
-        let result = store
-            .update_profile(user_id(1), change, Some(stale), at(20))
+        let result = as_users(&store)
+            .update(
+                user_id(1),
+                change,
+                Some(stale),
+                at(20),
+                journal(1, AuditAction::UserUpdated),
+            )
             .await;
         assert!(
             matches!(result, Err(StoreError::StaleVersion)),
@@ -508,12 +609,14 @@ where
             "nothing was written"
         );
     }
+    assert_no_events(&store, "a stale update writes no journal").await;
 }
 
-/// `update_profile` of an unknown id is `NotFound`, with or without an expected version.
-pub async fn update_profile_of_an_unknown_user_is_not_found<S>(store: S)
+/// `update` of an unknown id is `NotFound`, with or without an expected version, and writes
+/// no journal.
+pub async fn update_of_an_unknown_user_is_not_found<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     for expected_version in [None, Some(1)] {
@@ -521,8 +624,14 @@ where
             first_name: Some(name("Nobody")),
             ..ProfileChanges::default()
         };
-        let result = store
-            .update_profile(user_id(2), change, expected_version, at(10))
+        let result = as_users(&store)
+            .update(
+                user_id(2),
+                profile(change),
+                expected_version,
+                at(10),
+                journal(1, AuditAction::UserUpdated),
+            )
             .await;
         assert!(
             matches!(result, Err(StoreError::NotFound)),
@@ -533,24 +642,35 @@ where
         store.find_by_id(user_id(2)).await.expect("find_by_id"),
         None
     );
+    assert_no_events(&store, "a refused update writes no journal").await;
 }
 
 /// Renaming to another user's username, in any case, is `Duplicate(Username)` and writes
-/// nothing (not even the other changes).
-pub async fn update_profile_to_a_taken_username_is_a_duplicate<S>(store: S)
+/// nothing (not even the other changes, nor the journal).
+pub async fn update_to_a_taken_username_is_a_duplicate<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "Ada_L")).await;
     let bob = insert(&store, new_user(2, "bob@example.com", "bob")).await;
     for expected_version in [None, Some(1)] {
-        let change = ProfileChanges {
-            first_name: Some(name("Robert")),
-            username: Some(username("ada_l")),
-            ..ProfileChanges::default()
+        let change = UserChanges {
+            profile: ProfileChanges {
+                first_name: Some(name("Robert")),
+                username: Some(username("ada_l")),
+                ..ProfileChanges::default()
+            },
+            role: Some(Role::Admin),
+            ..UserChanges::default()
         };
-        let result = store
-            .update_profile(user_id(2), change, expected_version, at(10))
+        let result = as_users(&store)
+            .update(
+                user_id(2),
+                change,
+                expected_version,
+                at(10),
+                journal(1, AuditAction::UserUpdated),
+            )
             .await;
         assert!(
             matches!(result, Err(StoreError::Duplicate(UniqueField::Username))),
@@ -562,14 +682,15 @@ where
             "nothing was written"
         );
     }
+    assert_no_events(&store, "a refused update writes no journal").await;
 }
 
 /// `change_password` replaces the hash, bumps the version, and revokes (at `at`) exactly the
 /// user's live sessions other than `keep`, returning their ids; other users' sessions and
-/// already revoked ones are untouched. An unknown id is `NotFound`.
+/// already revoked ones are untouched. An unknown id is `NotFound` and writes no journal.
 pub async fn change_password_revokes_every_live_session_but_the_kept_one<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
@@ -581,7 +702,7 @@ where
     create(&store, new_session(5, user_id(1), 0, 5)).await;
     assert!(
         store
-            .revoke(user_id(1), session_id(3), at(5))
+            .revoke(user_id(1), session_id(3), at(5), Journal::default())
             .await
             .expect("revoke")
     );
@@ -593,6 +714,7 @@ where
             password_hash("new"),
             Some(session_id(1)),
             at(10),
+            Journal::default(),
         )
         .await
         .expect("change_password");
@@ -630,7 +752,13 @@ where
     );
 
     let revoked = store
-        .change_password(user_id(1), password_hash("newer"), None, at(20))
+        .change_password(
+            user_id(1),
+            password_hash("newer"),
+            None,
+            at(20),
+            Journal::default(),
+        )
         .await
         .expect("change_password keeping nothing");
     assert_eq!(revoked, vec![session_id(1)]);
@@ -640,20 +768,28 @@ where
     );
 
     let result = store
-        .change_password(user_id(9), password_hash("x"), None, at(30))
+        .change_password(
+            user_id(9),
+            password_hash("x"),
+            None,
+            at(30),
+            journal(1, AuditAction::UserPasswordChanged),
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::NotFound)),
         "expected NotFound, got {result:?}"
     );
     assert_eq!(find_session(&store, session_id(4)).await.revoked_at, None);
+    assert_no_events(&store, "a refused password change writes no journal").await;
 }
 
-/// `create` stores the session as given and sets the user's `last_login_at` to its
-/// `created_at`; for an unknown user it is `NotFound` and stores nothing.
+/// `create` stores the session as given (its tenant scope included) and sets the user's
+/// `last_login_at` to its `created_at`; for an unknown user it is `NotFound` and stores
+/// nothing, the journal included.
 pub async fn create_session_records_the_login<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     let first = create(&store, new_session(1, user_id(1), 100, 1000)).await;
@@ -673,12 +809,30 @@ where
         Some(at(200))
     );
 
-    let result = store.create(new_session(3, user_id(9), 300, 1000)).await;
+    // Scoped to a tenant, which need not exist (a refresh re-checks it).
+    let mut scoped = new_session(5, user_id(1), 250, 1000);
+    scoped.session.tenant = Some(tenant_id(7));
+    let scoped = create(&store, scoped).await;
+    assert_eq!(
+        find_session(&store, session_id(5)).await,
+        scoped,
+        "the tenant scope round-trips"
+    );
+
+    let result = as_sessions(&store)
+        .create(
+            new_session(3, user_id(9), 300, 1000),
+            journal(1, AuditAction::UserLogin),
+        )
+        .await;
     assert!(
         matches!(result, Err(StoreError::NotFound)),
         "expected NotFound, got {result:?}"
     );
-    assert_eq!(store.find(session_id(3)).await.expect("find"), None);
+    assert_eq!(
+        as_sessions(&store).find(session_id(3)).await.expect("find"),
+        None
+    );
     let orphan = store
         .rotate_refresh_token(&token(3), &token(33), at(301))
         .await
@@ -688,14 +842,18 @@ where
         RefreshRotation::Unknown,
         "no refresh token was stored"
     );
-    assert_eq!(store.find(session_id(4)).await.expect("find"), None);
+    assert_eq!(
+        as_sessions(&store).find(session_id(4)).await.expect("find"),
+        None
+    );
+    assert_no_events(&store, "a refused session writes no journal").await;
 }
 
 /// A live token rotates once (the session's `last_used_at` becomes `at`); presented again it
 /// is `Reused`, writing nothing (its replacement is not stored); the replacement rotates.
 pub async fn rotation_spends_a_token_once_then_reports_reuse<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     let session = create(&store, new_session(1, user_id(1), 0, 1000)).await;
@@ -743,7 +901,7 @@ where
 /// A digest never stored is `Unknown`.
 pub async fn rotation_of_an_unknown_token_is_unknown<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     let empty = store
         .rotate_refresh_token(&token(42), &token(43), at(0))
@@ -767,13 +925,13 @@ where
 /// the replacement is not stored.
 pub async fn rotation_on_a_revoked_session_is_dead<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     create(&store, new_session(1, user_id(1), 0, 1000)).await;
     assert!(
         store
-            .revoke(user_id(1), session_id(1), at(5))
+            .revoke(user_id(1), session_id(1), at(5), Journal::default())
             .await
             .expect("revoke")
     );
@@ -803,7 +961,7 @@ where
 /// nothing; one instant earlier it rotates.
 pub async fn rotation_on_an_expired_session_is_dead<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     let session = create(&store, new_session(1, user_id(1), 0, 100)).await;
@@ -844,7 +1002,7 @@ where
 /// that the calls really overlap.
 pub async fn concurrent_rotations_of_one_token_rotate_exactly_once<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     const CALLS: u128 = 16;
     const ROUNDS: u128 = 16;
@@ -897,10 +1055,11 @@ where
 }
 
 /// `revoke` is `true` once for the user's own live session (setting `revoked_at`), then
-/// `false`; `false` and no change for another user's session or an unknown id.
+/// `false`; `false` and no change for another user's session or an unknown id. Its journal is
+/// written when it returns `true` only.
 pub async fn revoke_ends_only_the_users_own_live_session<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
@@ -910,7 +1069,12 @@ where
 
     assert!(
         !store
-            .revoke(user_id(2), session_id(1), at(5))
+            .revoke(
+                user_id(2),
+                session_id(1),
+                at(5),
+                journal(5, AuditAction::UserLogout)
+            )
             .await
             .expect("revoke")
     );
@@ -918,7 +1082,12 @@ where
 
     assert!(
         store
-            .revoke(user_id(1), session_id(1), at(6))
+            .revoke(
+                user_id(1),
+                session_id(1),
+                at(6),
+                journal(6, AuditAction::UserLogout)
+            )
             .await
             .expect("revoke")
     );
@@ -928,7 +1097,12 @@ where
     );
     assert!(
         !store
-            .revoke(user_id(1), session_id(1), at(7))
+            .revoke(
+                user_id(1),
+                session_id(1),
+                at(7),
+                journal(7, AuditAction::UserLogout)
+            )
             .await
             .expect("revoke")
     );
@@ -940,23 +1114,40 @@ where
 
     assert!(
         store
-            .revoke(user_id(1), session_id(2), at(8))
+            .revoke(
+                user_id(1),
+                session_id(2),
+                at(8),
+                journal(8, AuditAction::UserLogout)
+            )
             .await
             .expect("revoke")
     );
     assert!(
         !store
-            .revoke(user_id(1), session_id(9), at(9))
+            .revoke(
+                user_id(1),
+                session_id(9),
+                at(9),
+                journal(9, AuditAction::UserLogout)
+            )
             .await
             .expect("revoke")
+    );
+    let written: Vec<_> = events(&store).await.into_iter().map(|e| e.id).collect();
+    assert_eq!(
+        written,
+        vec![event_id(8), event_id(6)],
+        "the journal is written exactly when revoke returns true"
     );
 }
 
 /// `revoke_all` revokes every unrevoked session of the user (expired ones too) and returns
-/// exactly those; other users' sessions are untouched; a second call returns nothing.
+/// exactly those; other users' sessions are untouched; a second call returns nothing, and
+/// still writes its journal.
 pub async fn revoke_all_returns_only_the_sessions_it_revoked<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
@@ -967,13 +1158,13 @@ where
     create(&store, new_session(5, user_id(1), 0, 5)).await;
     assert!(
         store
-            .revoke(user_id(1), session_id(3), at(5))
+            .revoke(user_id(1), session_id(3), at(5), Journal::default())
             .await
             .expect("revoke")
     );
 
     let revoked = store
-        .revoke_all(user_id(1), at(10))
+        .revoke_all(user_id(1), at(10), Journal::default())
         .await
         .expect("revoke_all");
     assert_eq!(
@@ -993,12 +1184,18 @@ where
         );
     }
     let again = store
-        .revoke_all(user_id(1), at(20))
+        .revoke_all(user_id(1), at(20), journal(20, AuditAction::SessionRevoked))
         .await
         .expect("revoke_all");
     assert_eq!(again, Vec::<SessionId>::new());
+    let written: Vec<_> = events(&store).await.into_iter().map(|e| e.id).collect();
+    assert_eq!(
+        written,
+        vec![event_id(20)],
+        "revoke_all writes its journal even with nothing to revoke"
+    );
     let nobody = store
-        .revoke_all(user_id(9), at(20))
+        .revoke_all(user_id(9), at(20), Journal::default())
         .await
         .expect("revoke_all");
     assert_eq!(nobody, Vec::<SessionId>::new());
@@ -1008,7 +1205,7 @@ where
 /// time, and no live session.
 pub async fn revoked_since_lists_revocations_from_the_instant_on<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
@@ -1018,7 +1215,7 @@ where
     for (n, user, when) in [(1, 1, 10), (2, 1, 20), (3, 2, 30)] {
         assert!(
             store
-                .revoke(user_id(user), session_id(n), at(when))
+                .revoke(user_id(user), session_id(n), at(when), Journal::default())
                 .await
                 .expect("revoke")
         );
@@ -1048,7 +1245,7 @@ async fn list<S: SessionStore>(store: &S, user: UserId) -> Vec<Session> {
 /// other users have some.
 pub async fn list_for_user_without_sessions_is_empty<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     assert_eq!(list(&store, user_id(9)).await, vec![], "empty store");
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
@@ -1068,7 +1265,7 @@ where
 /// (or none), `revoked_at` after a revocation, `last_used_at` after a rotation.
 pub async fn list_for_user_returns_the_users_sessions_newest_first<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
@@ -1081,6 +1278,7 @@ where
     let mut v6 = new_session(3, user_id(1), 30, 1000);
     v6.session.user_agent = Some("Mozilla/5.0 (X11; Linux x86_64) \"quoted\" é".to_owned());
     v6.session.ip = Some("2001:db8::1".to_owned());
+    v6.session.tenant = Some(tenant_id(3));
     let newest = create(&store, v6).await;
     // Another user's sessions, created in between and last, are not listed.
     let bobs_first = create(&store, new_session(4, user_id(2), 25, 1000)).await;
@@ -1094,7 +1292,7 @@ where
 
     assert!(
         store
-            .revoke(user_id(1), session_id(1), at(50))
+            .revoke(user_id(1), session_id(1), at(50), Journal::default())
             .await
             .expect("revoke")
     );
@@ -1136,7 +1334,7 @@ where
 /// ones, even sessions that expired long ago by the wall clock.
 pub async fn list_for_user_includes_revoked_and_expired_sessions<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     const YEARS: i64 = 3 * 365 * 24 * 3600;
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
@@ -1147,12 +1345,12 @@ where
     let ancient = create(&store, new_session(4, user_id(1), -YEARS, 1 - YEARS)).await;
     assert!(
         store
-            .revoke(user_id(1), session_id(2), at(50))
+            .revoke(user_id(1), session_id(2), at(50), Journal::default())
             .await
             .expect("revoke")
     );
     let revoked_all = store
-        .revoke_all(user_id(1), at(60))
+        .revoke_all(user_id(1), at(60), Journal::default())
         .await
         .expect("revoke_all");
     assert_eq!(
@@ -1196,7 +1394,7 @@ where
 /// Sessions created at the same instant are listed by id, greatest first, on every call.
 pub async fn list_for_user_orders_equal_creation_times_by_id<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     for n in [2, 4, 1, 3] {
@@ -1228,11 +1426,78 @@ fn action_token(n: u128, user: UserId, purpose: ActionPurpose, expires: i64) -> 
     }
 }
 
-/// A live verification token verifies its user's address once (bumping the version); a
-/// second use is `None` and changes nothing.
+/// The token `n`'s `used_at`, as `find_action_token` reports it.
+async fn used_at<S: UserStore>(store: &S, n: u128) -> Option<DateTime<chrono::Utc>> {
+    store
+        .find_action_token(&token(n))
+        .await
+        .expect("find_action_token")
+        .expect("the token is stored")
+        .used_at
+}
+
+/// `find_action_token` returns a stored token with every field, unspent and then spent (with
+/// the instant it was spent), and `None` for a digest never stored.
+pub async fn find_action_token_reports_every_field_and_whether_it_was_spent<S>(store: S)
+where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let created = DateTime::from_timestamp(BASE, 654_321_000).expect("in range");
+    for (n, purpose) in [
+        (1, ActionPurpose::VerifyEmail),
+        (2, ActionPurpose::ResetPassword),
+    ] {
+        let issued = ActionToken {
+            created_at: created,
+            ..action_token(n, user_id(1), purpose, 100)
+        };
+        store
+            .insert_action_token(issued.clone())
+            .await
+            .expect("insert_action_token");
+        let stored = store
+            .find_action_token(&token(n))
+            .await
+            .expect("find_action_token")
+            .expect("the token is stored");
+        assert_eq!(stored.token.hash, issued.hash);
+        assert_eq!(stored.token.user_id, issued.user_id);
+        assert_eq!(stored.token.purpose, issued.purpose);
+        assert_eq!(
+            stored.token.created_at, issued.created_at,
+            "microseconds kept"
+        );
+        assert_eq!(stored.token.expires_at, issued.expires_at);
+        assert_eq!(stored.used_at, None, "unspent");
+    }
+    assert!(
+        store
+            .verify_email(&token(1), user_id(1), at(50), Journal::default())
+            .await
+            .expect("verify_email")
+    );
+    assert_eq!(used_at(&store, 1).await, Some(at(50)), "spent at `at`");
+    assert_eq!(
+        used_at(&store, 2).await,
+        None,
+        "the other token is untouched"
+    );
+    assert!(
+        store
+            .find_action_token(&token(3))
+            .await
+            .expect("find_action_token")
+            .is_none(),
+        "never stored"
+    );
+}
+
+/// A live verification token verifies its user's address once (bumping the version and
+/// setting `updated_at`); a second use is `false` and writes nothing, not even its journal.
 pub async fn verify_email_spends_a_token_once<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     let before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
@@ -1242,37 +1507,61 @@ where
         .expect("insert_action_token");
 
     let verified = store
-        .verify_email(&token(1), at(50))
+        .verify_email(
+            &token(1),
+            user_id(1),
+            at(50),
+            journal(50, AuditAction::UserEmailVerified),
+        )
         .await
         .expect("verify_email");
-    assert_eq!(verified, Some(user_id(1)));
+    assert!(verified, "the token is spent");
     let after = find_user(&store, user_id(1)).await;
     assert!(after.email_verified);
     assert_eq!(after.version, before.version + 1, "the version is bumped");
+    assert_eq!(after.updated_at, at(50));
     assert!(
         !find_user(&store, user_id(2)).await.email_verified,
         "only that user"
     );
 
     let again = store
-        .verify_email(&token(1), at(51))
+        .verify_email(
+            &token(1),
+            user_id(1),
+            at(51),
+            journal(51, AuditAction::UserEmailVerified),
+        )
         .await
         .expect("verify_email");
-    assert_eq!(again, None, "a token is spent once");
+    assert!(!again, "a token is spent once");
     assert_eq!(
         find_user(&store, user_id(1)).await,
         after,
         "nothing written"
     );
+    assert_eq!(
+        used_at(&store, 1).await,
+        Some(at(50)),
+        "spent the first time"
+    );
+    let written: Vec<_> = events(&store).await.into_iter().map(|e| e.id).collect();
+    assert_eq!(
+        written,
+        vec![event_id(50)],
+        "the journal is written exactly when the token is spent"
+    );
 }
 
-/// Expired (at or after `expires_at`), unknown and other-purpose tokens verify nothing and
-/// write nothing: the refused token still works before its expiry.
-pub async fn verify_email_refuses_expired_unknown_and_other_purpose_tokens<S>(store: S)
+/// Expired (at or after `expires_at`), unknown, other-purpose and other users' tokens verify
+/// nothing and write nothing (no journal either): the refused token still works before its
+/// expiry, for its own user.
+pub async fn verify_email_refuses_expired_unknown_other_purpose_and_other_users_tokens<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
     let before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let bob = insert(&store, new_user(2, "bob@example.com", "bob")).await;
     store
         .insert_action_token(action_token(1, user_id(1), ActionPurpose::VerifyEmail, 100))
         .await
@@ -1287,42 +1576,49 @@ where
         .await
         .expect("insert_action_token");
 
-    for (hash, when, why) in [
-        (token(1), 100, "expired at its expiry instant"),
-        (token(1), 150, "expired"),
-        (token(2), 50, "for another purpose"),
-        (token(3), 50, "unknown"),
+    for (hash, user, when, why) in [
+        (token(1), 1, 100, "expired at its expiry instant"),
+        (token(1), 1, 150, "expired"),
+        (token(2), 1, 50, "for another purpose"),
+        (token(3), 1, 50, "unknown"),
+        (token(1), 2, 50, "another user's"),
     ] {
         let result = store
-            .verify_email(&hash, at(when))
+            .verify_email(
+                &hash,
+                user_id(user),
+                at(when),
+                journal(1, AuditAction::UserEmailVerified),
+            )
             .await
             .expect("verify_email");
-        assert_eq!(result, None, "{why}");
+        assert!(!result, "{why}");
     }
     assert_eq!(
         find_user(&store, user_id(1)).await,
         before,
         "nothing written"
     );
+    assert_eq!(find_user(&store, user_id(2)).await, bob, "nothing written");
+    assert_eq!(used_at(&store, 1).await, None, "the token is unspent");
+    assert_eq!(used_at(&store, 2).await, None, "the token is unspent");
+    assert_no_events(&store, "a refused verification writes no journal").await;
 
     let verified = store
-        .verify_email(&token(1), at(99))
+        .verify_email(&token(1), user_id(1), at(99), Journal::default())
         .await
         .expect("verify_email");
-    assert_eq!(
-        verified,
-        Some(user_id(1)),
-        "the refusals did not spend the token"
-    );
+    assert!(verified, "the refusals did not spend the token");
 }
 
 /// Of 8 concurrent verifications with one token, exactly one succeeds (bumping the version
-/// once); repeated with 8 tokens so that the calls really overlap.
+/// once and writing its journal once); repeated with 8 tokens so that the calls really
+/// overlap.
 pub async fn concurrent_email_verifications_spend_the_token_once<S>(store: S)
 where
-    S: UserStore + SessionStore + 'static,
+    S: Store,
 {
-    const CALLS: usize = 8;
+    const CALLS: u128 = 8;
     const ROUNDS: u128 = 8;
     let mut before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
     let store = Arc::new(store);
@@ -1336,24 +1632,27 @@ where
             ))
             .await
             .expect("insert_action_token");
-        let start = Arc::new(tokio::sync::Barrier::new(CALLS));
+        let start = Arc::new(tokio::sync::Barrier::new(CALLS as usize));
         let tasks: Vec<_> = (0..CALLS)
-            .map(|_| {
+            .map(|i| {
                 let store = Arc::clone(&store);
                 let start = Arc::clone(&start);
                 tokio::spawn(async move {
                     start.wait().await;
-                    store.verify_email(&token(round), at(10)).await
+                    let journal = journal(100 * (round + 1) + i, AuditAction::UserEmailVerified);
+                    store
+                        .verify_email(&token(round), user_id(1), at(10), journal)
+                        .await
                 })
             })
             .collect();
-        let mut verified = Vec::new();
+        let mut verified = 0;
         for task in tasks {
-            if let Some(user) = task.await.expect("task").expect("verify_email") {
-                verified.push(user);
+            if task.await.expect("task").expect("verify_email") {
+                verified += 1;
             }
         }
-        assert_eq!(verified, vec![user_id(1)], "round {round}");
+        assert_eq!(verified, 1, "round {round}: exactly one spends the token");
         let after = find_user(store.as_ref(), user_id(1)).await;
         assert_eq!(
             after.version,
@@ -1361,5 +1660,10 @@ where
             "round {round}: one version bump"
         );
         before = after;
+        assert_eq!(
+            events(store.as_ref()).await.len() as u128,
+            round + 1,
+            "round {round}: one journal written"
+        );
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use domain::model::{Role, SessionId, UserId};
+use domain::model::{Role, SessionId, TenantId, TenantRole, UserId};
 use domain::ports::{AccessClaims, TokenCodec, TokenError};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -28,7 +28,8 @@ pub enum JwtConfigError {
 }
 
 /// The claims as they travel: registered claims plus `sid` and `role`, dates in whole seconds
-/// since the epoch. Every field is required when decoding.
+/// since the epoch, and for a token scoped to a tenant `tenant` with `tenant_role`. Every
+/// field but the tenant pair is required when decoding; the pair is both or neither.
 #[derive(Debug, Serialize, Deserialize)]
 struct WireClaims {
     iss: String,
@@ -40,6 +41,10 @@ struct WireClaims {
     jti: Uuid,
     sid: SessionId,
     role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<TenantId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant_role: Option<String>,
 }
 
 /// Signs and verifies access tokens as HS256 JWTs for one issuer and audience.
@@ -155,6 +160,8 @@ impl TokenCodec for JwtCodec {
             jti: claims.token_id,
             sid: claims.session_id,
             role: claims.role,
+            tenant: claims.tenant.map(|(id, _)| id),
+            tenant_role: claims.tenant.map(|(_, role)| role.as_str().to_owned()),
         };
         jsonwebtoken::encode(&self.header, &wire, &self.encoding)
             .map_err(|e| TokenError::Unexpected(Box::new(e)))
@@ -164,11 +171,25 @@ impl TokenCodec for JwtCodec {
         let data = jsonwebtoken::decode::<WireClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| TokenError::Invalid(reason(&e)))?;
         let wire = data.claims;
+        let tenant = match (wire.tenant, wire.tenant_role) {
+            (None, None) => None,
+            (Some(id), Some(role)) => Some((
+                id,
+                role.parse::<TenantRole>()
+                    .map_err(|_| TokenError::Invalid("claim `tenant_role` is unknown".into()))?,
+            )),
+            _ => {
+                return Err(TokenError::Invalid(
+                    "claims `tenant` and `tenant_role` come together".into(),
+                ));
+            }
+        };
         Ok(AccessClaims {
             user_id: wire.sub,
             session_id: wire.sid,
             token_id: wire.jti,
             role: wire.role,
+            tenant,
             issued_at: from_timestamp(wire.iat, "iat")?,
             expires_at: from_timestamp(wire.exp, "exp")?,
         })

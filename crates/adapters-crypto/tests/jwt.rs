@@ -5,7 +5,7 @@ use adapters_crypto::{JwtCodec, JwtConfigError};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::model::{Role, SessionId, UserId};
+use domain::model::{Role, SessionId, TenantId, TenantRole, UserId};
 use domain::ports::{AccessClaims, TokenCodec, TokenError};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -25,6 +25,7 @@ fn claims_at(issued_at: DateTime<Utc>, ttl: TimeDelta) -> AccessClaims {
         session_id: SessionId::from_uuid(Uuid::now_v7()),
         token_id: Uuid::now_v7(),
         role: Role::Admin,
+        tenant: None,
         issued_at,
         expires_at: issued_at + ttl,
     }
@@ -82,6 +83,46 @@ fn round_trips_claims_to_the_second() {
             ..claims
         }
     );
+}
+
+#[test]
+fn a_scoped_token_carries_tenant_and_tenant_role() {
+    let tenant = TenantId::from_uuid(Uuid::now_v7());
+    let claims = AccessClaims {
+        tenant: Some((tenant, TenantRole::Moderator)),
+        ..valid_claims()
+    };
+    let token = codec().issue(&claims).unwrap();
+    let payload: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["tenant"], tenant.to_string());
+    assert_eq!(payload["tenant_role"], "moderator");
+    assert_eq!(
+        codec().verify(&token).unwrap().tenant,
+        Some((tenant, TenantRole::Moderator))
+    );
+}
+
+#[test]
+fn refuses_half_a_tenant_scope_or_an_unknown_tenant_role() {
+    let claims = valid_claims();
+    let tenant = Uuid::now_v7().to_string();
+    for extra in [
+        json!({"tenant": tenant}),
+        json!({"tenant_role": "admin"}),
+        json!({"tenant": tenant, "tenant_role": "owner"}),
+    ] {
+        let mut payload = wire(&claims);
+        for (key, value) in extra.as_object().unwrap() {
+            payload[key] = value.clone();
+        }
+        let reason = refusal(codec().verify(&sign(Algorithm::HS256, &payload)));
+        assert!(reason.contains("tenant"), "{extra}: {reason}");
+    }
 }
 
 #[test]

@@ -55,6 +55,10 @@ pub(crate) enum TxError {
     Store(StoreError),
     /// Reported by PostgreSQL or diesel.
     Db(DieselError),
+    /// What the transaction locked turned out not to be all it needed (a membership changed
+    /// between reading and locking): roll back and run it again from the start, so that locks
+    /// are always taken in the same order. See `crate::retrying_transaction`.
+    Retry,
 }
 
 impl From<DieselError> for TxError {
@@ -74,14 +78,18 @@ impl From<TxError> for StoreError {
         match error {
             TxError::Store(error) => error,
             TxError::Db(error) => db_error(error),
+            TxError::Retry => StoreError::Unavailable(
+                "the rows to lock kept changing; the transaction gave up".into(),
+            ),
         }
     }
 }
 
 /// Translates a diesel error.
 ///
-/// - A unique violation (SQLSTATE 23505) of `users_email_key` or `users_username_key`, told
-///   apart by constraint name, is `Duplicate`; of any other constraint, `Unexpected`.
+/// - A unique violation (SQLSTATE 23505) of `users_email_key`, `users_username_key`,
+///   `tenants_slug_key` or `memberships_pkey`, told apart by constraint name, is `Duplicate`;
+///   of any other constraint, `Unexpected`.
 /// - A lost connection, a statement cancelled by `statement_timeout` (57014) or a lock
 ///   timeout (55P03), a deadlock (40P01) and a serialization failure (40001) are
 ///   `Unavailable`: worth retrying.
@@ -112,6 +120,8 @@ fn duplicate_field(constraint: Option<&str>) -> Option<UniqueField> {
     match constraint? {
         "users_email_key" => Some(UniqueField::Email),
         "users_username_key" => Some(UniqueField::Username),
+        "tenants_slug_key" => Some(UniqueField::Slug),
+        "memberships_pkey" => Some(UniqueField::Membership),
         _ => None,
     }
 }
@@ -135,7 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn recognises_both_unique_indexes_by_name() {
+    fn recognises_every_unique_index_by_name() {
         assert_eq!(
             duplicate_field(Some("users_email_key")),
             Some(UniqueField::Email)
@@ -143,6 +153,14 @@ mod tests {
         assert_eq!(
             duplicate_field(Some("users_username_key")),
             Some(UniqueField::Username)
+        );
+        assert_eq!(
+            duplicate_field(Some("tenants_slug_key")),
+            Some(UniqueField::Slug)
+        );
+        assert_eq!(
+            duplicate_field(Some("memberships_pkey")),
+            Some(UniqueField::Membership)
         );
         assert_eq!(duplicate_field(Some("users_pkey")), None);
         assert_eq!(duplicate_field(None), None);

@@ -1,9 +1,10 @@
 //! UMS storage on PostgreSQL (diesel + r2d2): the production store.
 //!
 //! [`PostgresStore`] implements the domain's [`UserStore`](domain::ports::UserStore),
-//! [`SessionStore`](domain::ports::SessionStore) and [`Readiness`](domain::ports::Readiness)
-//! ports on one database, behaving exactly as the SQLite adapter does (the shared contract
-//! suite checks both).
+//! [`SessionStore`](domain::ports::SessionStore), [`TenantStore`](domain::ports::TenantStore),
+//! [`AuditLog`](domain::ports::AuditLog) and [`Readiness`](domain::ports::Readiness) ports on
+//! one database, behaving exactly as the SQLite adapter does (the shared contract suite checks
+//! both).
 //!
 //! - **Blocking work, bounded.** Diesel is synchronous, so every pool checkout and query runs
 //!   on tokio's blocking pool ([`tokio::task::spawn_blocking`]), inside the caller's tracing
@@ -14,11 +15,23 @@
 //! - **Every connection** gets `SET statement_timeout` (from [`PgPoolSettings`]) and
 //!   `SET TIME ZONE 'UTC'`; each connection attempt is bounded by libpq's `connect_timeout`,
 //!   taken from the settings unless the URL sets it.
+//! - **A change and its journal are one transaction**: the audit events a store method is
+//!   given are inserted into `audit_events` in the transaction that makes the change, so on
+//!   any error neither is written.
+//! - **No change removes the last administrator**, even under concurrency: the guarded
+//!   transactions are serialised by locks taken in one fixed order (an advisory lock for
+//!   system administrators, then the tenant rows by id for tenant administrators, then the
+//!   user row); `src/guards.rs` describes the protocol.
 //! - **Every multi-row change is one transaction** (READ COMMITTED). Refresh-token rotation
 //!   locks the token row, then its session row (`SELECT ... FOR NO KEY UPDATE`), so of
 //!   concurrent presenters of one token exactly one rotates, and a revocation either precedes
 //!   the rotation or waits for it. One-time e-mail tokens are spent with
 //!   `UPDATE ... WHERE used_at IS NULL RETURNING`.
+//! - **Lists** read their page and their total in one `REPEATABLE READ` read-only
+//!   transaction, so the two agree. The user search repeats the expression of the trigram
+//!   index `users_search_trgm_idx` verbatim (with `LIKE` wildcards in `q` escaped, and both
+//!   sides folded by PostgreSQL's own `lower()`, whatever the database's locale), and orders
+//!   e-mail addresses and usernames by code point (`COLLATE "C"`), as SQLite does.
 //! - **Timestamps** are `timestamptz`, kept to the microsecond (sub-microsecond precision is
 //!   dropped, as the SQLite adapter drops it).
 //! - **Secrets**: the URL's password never appears in an error, a log line or `Debug`.
@@ -27,11 +40,14 @@
 //! - libpq is compiled in (pq-sys `bundled`, with OpenSSL `vendored` for TLS): building needs
 //!   neither libpq-dev nor libssl-dev.
 
+mod audit;
 mod conninfo;
 mod error;
+mod guards;
 mod rows;
 mod schema;
 mod sessions;
+mod tenants;
 mod users;
 
 use std::sync::Arc;
@@ -407,6 +423,52 @@ fn transaction<T>(
     f: impl FnOnce(&mut PgConnection) -> Result<T, TxError>,
 ) -> Result<T, StoreError> {
     conn.transaction(f).map_err(StoreError::from)
+}
+
+/// How many times [`retrying_transaction`] starts over before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Runs `f` in one transaction like [`transaction`], starting over in a new transaction each
+/// time `f` returns [`TxError::Retry`] (at most [`MAX_ATTEMPTS`] times, then `Unavailable`).
+/// For transactions that must take their locks in a fixed order but learn only after locking
+/// that they needed one more.
+fn retrying_transaction<T>(
+    conn: &mut PgConnection,
+    mut f: impl FnMut(&mut PgConnection) -> Result<T, TxError>,
+) -> Result<T, StoreError> {
+    for _ in 1..MAX_ATTEMPTS {
+        match conn.transaction(&mut f) {
+            Err(TxError::Retry) => tracing::debug!("the locked rows changed; starting over"),
+            other => return other.map_err(StoreError::from),
+        }
+    }
+    conn.transaction(f).map_err(StoreError::from)
+}
+
+/// Runs `f` in one `REPEATABLE READ` read-only transaction, so that every query in it sees
+/// the same snapshot (a page and its total).
+fn snapshot<T>(
+    conn: &mut PgConnection,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, TxError>,
+) -> Result<T, StoreError> {
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(f)
+        .map_err(StoreError::from)
+}
+
+/// `LIMIT` and `OFFSET` of a page.
+fn limit_offset(page: domain::ports::PageRequest) -> (i64, i64) {
+    (
+        i64::from(page.per_page),
+        i64::try_from(page.offset()).unwrap_or(i64::MAX),
+    )
+}
+
+/// A count read from PostgreSQL (never negative) as the port's `u64`.
+fn total(count: i64) -> u64 {
+    u64::try_from(count).unwrap_or_default()
 }
 
 #[async_trait::async_trait]

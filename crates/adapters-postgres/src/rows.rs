@@ -8,13 +8,16 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use domain::model::{
-    Credentials, Email, NewSession, NewUser, PasswordHash, PersonName, Preferences, Role, Session,
-    SessionId, User, UserId, Username,
+    AuditAction, AuditEvent, AuditEventId, AuditTarget, Credentials, Email, Membership, NewSession,
+    NewUser, PasswordHash, PersonName, Preferences, Role, Session, SessionId, Tenant, TenantId,
+    TenantRole, TenantSlug, TokenHash, User, UserId, Username,
 };
-use domain::ports::{ActionToken, StoreError};
+use domain::ports::{ActionPurpose, ActionToken, StoreError, StoredActionToken};
 use uuid::Uuid;
 
-use crate::schema::{action_tokens, refresh_tokens, sessions, users};
+use crate::schema::{
+    action_tokens, audit_events, memberships, refresh_tokens, sessions, tenants, users,
+};
 
 /// A stored value the domain refuses.
 pub(crate) fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
@@ -118,14 +121,18 @@ impl<'a> From<&'a NewUser> for NewUserRow<'a> {
     }
 }
 
-/// The profile columns a `ProfileChanges` may set; `None` leaves a column as it is.
+/// The user columns a `UserChanges` may set; `None` leaves a column as it is.
 #[derive(Debug, AsChangeset)]
 #[diesel(table_name = users, check_for_backend(Pg))]
-pub(crate) struct ProfileChangeset {
+pub(crate) struct UserChangeset {
     pub(crate) first_name: Option<String>,
     pub(crate) last_name: Option<String>,
     pub(crate) username: Option<String>,
     pub(crate) preferences: Option<serde_json::Value>,
+    pub(crate) email: Option<String>,
+    pub(crate) email_verified: Option<bool>,
+    pub(crate) role: Option<&'static str>,
+    pub(crate) is_active: Option<bool>,
 }
 
 /// A session row, read and written whole.
@@ -140,6 +147,7 @@ pub(crate) struct SessionRow {
     pub(crate) revoked_at: Option<DateTime<Utc>>,
     pub(crate) user_agent: Option<String>,
     pub(crate) ip: Option<String>,
+    pub(crate) tenant_id: Option<Uuid>,
 }
 
 impl From<&Session> for SessionRow {
@@ -153,6 +161,7 @@ impl From<&Session> for SessionRow {
             revoked_at: session.revoked_at,
             user_agent: session.user_agent.clone(),
             ip: session.ip.clone(),
+            tenant_id: session.tenant.map(|t| *t.as_uuid()),
         }
     }
 }
@@ -168,6 +177,7 @@ impl From<SessionRow> for Session {
             revoked_at: row.revoked_at,
             user_agent: row.user_agent,
             ip: row.ip,
+            tenant: row.tenant_id.map(TenantId::from_uuid),
         }
     }
 }
@@ -216,5 +226,232 @@ impl<'a> From<&'a ActionToken> for NewActionTokenRow<'a> {
             expires_at: token.expires_at,
             used_at: None,
         }
+    }
+}
+
+/// A one-time token as stored.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = action_tokens, check_for_backend(Pg))]
+pub(crate) struct ActionTokenRow {
+    token_hash: String,
+    user_id: Uuid,
+    purpose: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ActionTokenRow> for StoredActionToken {
+    type Error = StoreError;
+
+    fn try_from(row: ActionTokenRow) -> Result<Self, Self::Error> {
+        let purpose = [ActionPurpose::VerifyEmail, ActionPurpose::ResetPassword]
+            .into_iter()
+            .find(|p| p.as_str() == row.purpose)
+            .ok_or_else(|| corrupt("action_tokens.purpose", &row.purpose))?;
+        Ok(Self {
+            token: ActionToken {
+                hash: TokenHash::new(row.token_hash),
+                user_id: UserId::from_uuid(row.user_id),
+                purpose,
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+            },
+            used_at: row.used_at,
+        })
+    }
+}
+
+/// A JSON object read from a `jsonb` column that the schema constrains to objects.
+fn object(
+    column: &str,
+    value: serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        other => Err(corrupt(column, format!("not a JSON object: {other}"))),
+    }
+}
+
+/// A tenant row, read and written whole.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tenants, check_for_backend(Pg))]
+pub(crate) struct TenantRow {
+    id: Uuid,
+    name: String,
+    slug: String,
+    description: String,
+    domain: String,
+    settings: serde_json::Value,
+    is_active: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+impl From<&Tenant> for TenantRow {
+    fn from(tenant: &Tenant) -> Self {
+        Self {
+            id: *tenant.id.as_uuid(),
+            name: tenant.name.clone(),
+            slug: tenant.slug.as_str().to_owned(),
+            description: tenant.description.clone(),
+            domain: tenant.domain.clone(),
+            settings: serde_json::Value::Object(tenant.settings.clone()),
+            is_active: tenant.is_active,
+            created_at: tenant.created_at,
+            updated_at: tenant.updated_at,
+            version: tenant.version,
+        }
+    }
+}
+
+impl TryFrom<TenantRow> for Tenant {
+    type Error = StoreError;
+
+    fn try_from(row: TenantRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            id: TenantId::from_uuid(row.id),
+            name: row.name,
+            slug: TenantSlug::parse(&row.slug).map_err(|e| corrupt("tenants.slug", e))?,
+            description: row.description,
+            domain: row.domain,
+            settings: object("tenants.settings", row.settings)?,
+            is_active: row.is_active,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        })
+    }
+}
+
+/// The tenant columns a `TenantChanges` may set; `None` leaves a column as it is.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = tenants, check_for_backend(Pg))]
+pub(crate) struct TenantChangeset {
+    pub(crate) name: Option<String>,
+    pub(crate) slug: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) domain: Option<String>,
+    pub(crate) settings: Option<serde_json::Value>,
+    pub(crate) is_active: Option<bool>,
+}
+
+/// A membership row, read and written whole.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships, check_for_backend(Pg))]
+pub(crate) struct MembershipRow {
+    tenant_id: Uuid,
+    user_id: Uuid,
+    role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<&Membership> for MembershipRow {
+    fn from(membership: &Membership) -> Self {
+        Self {
+            tenant_id: *membership.tenant_id.as_uuid(),
+            user_id: *membership.user_id.as_uuid(),
+            role: membership.role.as_str().to_owned(),
+            created_at: membership.created_at,
+        }
+    }
+}
+
+impl TryFrom<MembershipRow> for Membership {
+    type Error = StoreError;
+
+    fn try_from(row: MembershipRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            tenant_id: TenantId::from_uuid(row.tenant_id),
+            user_id: UserId::from_uuid(row.user_id),
+            role: row
+                .role
+                .parse::<TenantRole>()
+                .map_err(|e| corrupt("memberships.role", e))?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// An audit event row to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_events, check_for_backend(Pg))]
+pub(crate) struct AuditEventRow {
+    id: Uuid,
+    at: DateTime<Utc>,
+    actor_id: Option<Uuid>,
+    tenant_id: Option<Uuid>,
+    action: &'static str,
+    target_type: Option<&'static str>,
+    target_id: Option<Uuid>,
+    ip: Option<String>,
+    request_id: Option<String>,
+    details: serde_json::Value,
+}
+
+impl From<&AuditEvent> for AuditEventRow {
+    fn from(event: &AuditEvent) -> Self {
+        Self {
+            id: *event.id.as_uuid(),
+            at: event.at,
+            actor_id: event.actor.map(|a| *a.as_uuid()),
+            tenant_id: event.tenant.map(|t| *t.as_uuid()),
+            action: event.action.as_str(),
+            target_type: event.target.type_name(),
+            target_id: event.target.id(),
+            ip: event.ip.clone(),
+            request_id: event.request_id.clone(),
+            details: serde_json::Value::Object(event.details.clone()),
+        }
+    }
+}
+
+/// An audit event row as read back.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(Pg))]
+pub(crate) struct StoredAuditEventRow {
+    id: Uuid,
+    at: DateTime<Utc>,
+    actor_id: Option<Uuid>,
+    tenant_id: Option<Uuid>,
+    action: String,
+    target_type: Option<String>,
+    target_id: Option<Uuid>,
+    ip: Option<String>,
+    request_id: Option<String>,
+    details: serde_json::Value,
+}
+
+impl TryFrom<StoredAuditEventRow> for AuditEvent {
+    type Error = StoreError;
+
+    fn try_from(row: StoredAuditEventRow) -> Result<Self, Self::Error> {
+        let target = match (row.target_type.as_deref(), row.target_id) {
+            (None, None) => AuditTarget::None,
+            (Some("user"), Some(id)) => AuditTarget::User(UserId::from_uuid(id)),
+            (Some("tenant"), Some(id)) => AuditTarget::Tenant(TenantId::from_uuid(id)),
+            (Some("session"), Some(id)) => AuditTarget::Session(SessionId::from_uuid(id)),
+            (kind, id) => {
+                return Err(corrupt(
+                    "audit_events.target_type",
+                    format!("{kind:?} with target id {id:?}"),
+                ));
+            }
+        };
+        Ok(Self {
+            id: AuditEventId::from_uuid(row.id),
+            at: row.at,
+            actor: row.actor_id.map(UserId::from_uuid),
+            tenant: row.tenant_id.map(TenantId::from_uuid),
+            action: row
+                .action
+                .parse::<AuditAction>()
+                .map_err(|e| corrupt("audit_events.action", format!("{:?} {e}", row.action)))?,
+            target,
+            ip: row.ip,
+            request_id: row.request_id,
+            details: object("audit_events.details", row.details)?,
+        })
     }
 }

@@ -53,6 +53,8 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         /// Client's address at login.
         ip -> Nullable<Text>,
+        /// The tenant the session's access tokens are scoped to (no foreign key).
+        tenant_id -> Nullable<Uuid>,
     }
 }
 
@@ -88,8 +90,84 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Tenants (organisations).
+    tenants (id) {
+        /// Identifier (UUID v7).
+        id -> Uuid,
+        /// Display name.
+        name -> Text,
+        /// Unique URL-safe name (`tenants_slug_key`).
+        slug -> Text,
+        /// Free text, possibly empty.
+        description -> Text,
+        /// The organisation's internet domain, possibly empty.
+        domain -> Text,
+        /// A JSON object.
+        settings -> Jsonb,
+        /// Whether members may log in scoped to it.
+        is_active -> Bool,
+        /// Creation time.
+        created_at -> Timestamptz,
+        /// Last change.
+        updated_at -> Timestamptz,
+        /// Optimistic-concurrency version.
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    /// Memberships: one role per (tenant, user), primary key `memberships_pkey`.
+    memberships (tenant_id, user_id) {
+        /// The tenant (cascades on its deletion).
+        tenant_id -> Uuid,
+        /// The member (cascades on their deletion).
+        user_id -> Uuid,
+        /// `admin`, `moderator`, `member` or `viewer`.
+        role -> Text,
+        /// When they joined.
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    /// The append-only audit trail; no foreign keys, so events outlive what they name.
+    audit_events (id) {
+        /// Identifier (UUID v7).
+        id -> Uuid,
+        /// When it happened.
+        at -> Timestamptz,
+        /// Who did it.
+        actor_id -> Nullable<Uuid>,
+        /// The tenant it happened in.
+        tenant_id -> Nullable<Uuid>,
+        /// The dotted action name.
+        action -> Text,
+        /// `user`, `tenant` or `session`.
+        target_type -> Nullable<Text>,
+        /// The target's id.
+        target_id -> Nullable<Uuid>,
+        /// The client's address.
+        ip -> Nullable<Text>,
+        /// The request that caused it.
+        request_id -> Nullable<Text>,
+        /// A JSON object.
+        details -> Jsonb,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(action_tokens -> users (user_id));
+diesel::joinable!(memberships -> tenants (tenant_id));
+diesel::joinable!(memberships -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, action_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    action_tokens,
+    tenants,
+    memberships,
+    audit_events,
+);

@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use domain::model::{NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
+use domain::model::{Journal, NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
 use domain::ports::{SessionStore, StoreError};
 use uuid::Uuid;
 
+use crate::audit::write_journal;
 use crate::error::db_error;
 use crate::rows::{NewRefreshTokenRow, SessionRow};
 use crate::schema::{refresh_tokens, sessions, users};
@@ -14,7 +15,7 @@ use crate::{PostgresStore, transaction};
 #[async_trait::async_trait]
 impl SessionStore for PostgresStore {
     #[tracing::instrument(name = "postgres.sessions.create", level = "debug", skip_all, fields(session_id = %new.session.id, user_id = %new.session.user_id))]
-    async fn create(&self, new: NewSession) -> Result<(), StoreError> {
+    async fn create(&self, new: NewSession, journal: Journal) -> Result<(), StoreError> {
         self.run(move |conn| {
             transaction(conn, |conn| {
                 let row = SessionRow::from(&new.session);
@@ -33,7 +34,7 @@ impl SessionStore for PostgresStore {
                 diesel::insert_into(refresh_tokens::table)
                     .values(NewRefreshTokenRow::first_of(&new))
                     .execute(conn)?;
-                Ok(())
+                write_journal(conn, &journal)
             })
         })
         .await
@@ -139,18 +140,25 @@ impl SessionStore for PostgresStore {
         user: UserId,
         id: SessionId,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<bool, StoreError> {
         self.run(move |conn| {
-            let revoked = diesel::update(
-                sessions::table
-                    .find(id.as_uuid())
-                    .filter(sessions::user_id.eq(user.as_uuid()))
-                    .filter(sessions::revoked_at.is_null()),
-            )
-            .set(sessions::revoked_at.eq(at))
-            .execute(conn)
-            .map_err(db_error)?;
-            Ok(revoked == 1)
+            transaction(conn, |conn| {
+                let revoked = diesel::update(
+                    sessions::table
+                        .find(id.as_uuid())
+                        .filter(sessions::user_id.eq(user.as_uuid()))
+                        .filter(sessions::revoked_at.is_null()),
+                )
+                .set(sessions::revoked_at.eq(at))
+                .execute(conn)?;
+                if revoked == 0 {
+                    // Nothing changed, so there is nothing to record.
+                    return Ok(false);
+                }
+                write_journal(conn, &journal)?;
+                Ok(true)
+            })
         })
         .await
     }
@@ -160,19 +168,23 @@ impl SessionStore for PostgresStore {
         &self,
         user: UserId,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError> {
         self.run(move |conn| {
-            // One statement: it revokes, and returns, exactly the rows it changed.
-            let revoked: Vec<Uuid> = diesel::update(
-                sessions::table
-                    .filter(sessions::user_id.eq(user.as_uuid()))
-                    .filter(sessions::revoked_at.is_null()),
-            )
-            .set(sessions::revoked_at.eq(at))
-            .returning(sessions::id)
-            .get_results(conn)
-            .map_err(db_error)?;
-            Ok(revoked.into_iter().map(SessionId::from_uuid).collect())
+            transaction(conn, |conn| {
+                // One statement: it revokes, and returns, exactly the rows it changed.
+                let revoked: Vec<Uuid> = diesel::update(
+                    sessions::table
+                        .filter(sessions::user_id.eq(user.as_uuid()))
+                        .filter(sessions::revoked_at.is_null()),
+                )
+                .set(sessions::revoked_at.eq(at))
+                .returning(sessions::id)
+                .get_results(conn)?;
+                // Written even when nothing was live: the request itself is the event.
+                write_journal(conn, &journal)?;
+                Ok(revoked.into_iter().map(SessionId::from_uuid).collect())
+            })
         })
         .await
     }

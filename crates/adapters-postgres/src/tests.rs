@@ -1,20 +1,24 @@
 //! Checks that need the crate's private parts against a real server: each migration's down.sql
-//! reverses its up.sql, and logins are looked up through the unique indexes. Skipped (with a
-//! note on stderr) when `TEST_DATABASE_URL` is unset; failed under `CI=true`.
+//! reverses its up.sql, logins are looked up through the unique indexes, and the user list
+//! through its search and order indexes. Skipped (with a note on stderr) when
+//! `TEST_DATABASE_URL` is unset; failed under `CI=true`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::Text;
 use diesel_migrations::MigrationHarness;
+use domain::ports::{PageRequest, UserFilter, UserSort, UserStore};
 use ums_tests::support::env::test_database_url;
 use ums_tests::support::postgres::TestDatabase;
 
 use crate::schema::users;
-use crate::users::lower;
+use crate::users::{filtered, lower, page_query, search_pattern};
 use crate::{MIGRATIONS, PgPoolSettings, PostgresStore};
 
 const SETTINGS: PgPoolSettings = PgPoolSettings {
@@ -29,9 +33,11 @@ struct Line {
     line: String,
 }
 
-/// Every object of the `public` schema but diesel's own bookkeeping table, one line each:
-/// columns with type, nullability and default; constraints with their definition; indexes
-/// with theirs; any other relation, function, type or extension by name.
+/// Every object of the `public` schema but diesel's own bookkeeping table and the members of
+/// extensions, one line each: columns with type, nullability and default; constraints with
+/// their definition; indexes with theirs; any other relation, function or type by name.
+/// Extensions are listed apart, by [`extensions`]: a migration may install one it then leaves
+/// installed (see `every_down_sql_reverses_its_up_sql`).
 fn schema(conn: &mut PgConnection) -> Vec<String> {
     diesel::sql_query(
         "SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' \
@@ -52,13 +58,17 @@ fn schema(conn: &mut PgConnection) -> Vec<String> {
           WHERE relnamespace = 'public'::regnamespace \
             AND relname NOT LIKE '\\_\\_diesel\\_schema\\_migrations%' \
          UNION ALL \
-         SELECT 'function ' || oid::regprocedure::text FROM pg_proc \
-          WHERE pronamespace = 'public'::regnamespace \
+         SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p \
+          WHERE p.pronamespace = 'public'::regnamespace \
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d \
+                             WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid \
+                               AND d.deptype = 'e') \
          UNION ALL \
-         SELECT 'type ' || typname FROM pg_type \
-          WHERE typnamespace = 'public'::regnamespace AND typtype IN ('e', 'd', 'r', 'm') \
-         UNION ALL \
-         SELECT 'extension ' || extname FROM pg_extension \
+         SELECT 'type ' || t.typname FROM pg_type t \
+          WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('e', 'd', 'r', 'm') \
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d \
+                             WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid \
+                               AND d.deptype = 'e') \
          ORDER BY line",
     )
     .load::<Line>(conn)
@@ -68,6 +78,20 @@ fn schema(conn: &mut PgConnection) -> Vec<String> {
     .collect()
 }
 
+/// The extensions installed in the database, by name.
+fn extensions(conn: &mut PgConnection) -> Vec<String> {
+    diesel::sql_query("SELECT extname AS line FROM pg_extension ORDER BY extname")
+        .load::<Line>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect()
+}
+
+/// Each down.sql restores the schema its up.sql found, and up.sql after it rebuilds the same
+/// schema. Extensions are the one exception: `tenancy_audit` installs `pg_trgm` `IF NOT
+/// EXISTS` and its down.sql leaves it (it cannot tell whether it was there before), so they
+/// are only checked never to disappear.
 #[test]
 fn every_down_sql_reverses_its_up_sql() {
     let Some(server) = test_database_url() else {
@@ -82,12 +106,18 @@ fn every_down_sql_reverses_its_up_sql() {
         let before = schema(&mut conn);
         let version = conn.run_next_migration(MIGRATIONS).unwrap().to_string();
         let after = schema(&mut conn);
+        let installed = extensions(&mut conn);
         assert_ne!(before, after, "{version} changes the schema");
         conn.revert_last_migration(MIGRATIONS).unwrap();
         assert_eq!(
             schema(&mut conn),
             before,
             "{version}: down.sql reverses up.sql"
+        );
+        assert_eq!(
+            extensions(&mut conn),
+            installed,
+            "{version}: extensions stay"
         );
         conn.run_next_migration(MIGRATIONS).unwrap();
         assert_eq!(
@@ -97,7 +127,7 @@ fn every_down_sql_reverses_its_up_sql() {
         );
         steps += 1;
     }
-    assert!(steps >= 1, "there is at least one migration");
+    assert!(steps >= 2, "both migrations ran");
     let migrated = schema(&mut conn);
 
     // The same through the store's own API.
@@ -128,9 +158,10 @@ fn the_schema_has_what_the_adapter_relies_on() {
     let store = PostgresStore::open(&database.url, SETTINGS).unwrap();
     assert_eq!(
         store.run_migrations().unwrap(),
-        vec!["20261121000000".to_owned()]
+        vec!["20261121000000".to_owned(), "20261203000000".to_owned()]
     );
     let mut conn = PgConnection::establish(&database.url).unwrap();
+    assert!(extensions(&mut conn).contains(&"pg_trgm".to_owned()));
     let schema = schema(&mut conn).join("\n");
     for expected in [
         "column users.id uuid NO",
@@ -150,6 +181,24 @@ fn the_schema_has_what_the_adapter_relies_on() {
         "CHECK ((purpose = ANY (ARRAY['verify_email'::text, 'reset_password'::text])))",
         "FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
         "FOREIGN KEY (session_id) REFERENCES sessions(id) ON DELETE CASCADE",
+        // Tenancy and audit.
+        "column sessions.tenant_id uuid YES -",
+        "column tenants.settings jsonb NO '{}'::jsonb",
+        "column tenants.version bigint NO 1",
+        "column tenants.is_active boolean NO true",
+        "column memberships.created_at timestamp with time zone NO",
+        "column audit_events.details jsonb NO '{}'::jsonb",
+        "column audit_events.actor_id uuid YES -",
+        "column audit_events.target_type text YES -",
+        "CREATE UNIQUE INDEX tenants_slug_key ON public.tenants USING btree (slug)",
+        "constraint memberships memberships_pkey PRIMARY KEY (tenant_id, user_id)",
+        "FOREIGN KEY (tenant_id) REFERENCES tenants(id) ON DELETE CASCADE",
+        "CHECK ((role = ANY (ARRAY['admin'::text, 'moderator'::text, 'member'::text, 'viewer'::text])))",
+        "CHECK ((jsonb_typeof(settings) = 'object'::text))",
+        "CHECK ((jsonb_typeof(details) = 'object'::text))",
+        "CREATE INDEX audit_events_at_idx ON public.audit_events USING btree (at, id)",
+        "CREATE INDEX users_search_trgm_idx ON public.users USING gin ((((((((lower(email) || ' '::text) || lower(username)) || ' '::text) || lower(first_name)) || ' '::text) || lower(last_name))) gin_trgm_ops)",
+        "CREATE INDEX users_created_at_idx ON public.users USING btree (created_at, id)",
     ] {
         assert!(schema.contains(expected), "{expected:?} in\n{schema}");
     }
@@ -202,4 +251,128 @@ fn logins_are_looked_up_through_the_unique_indexes() {
         .select(users::id);
     let by_username = plan(&mut conn, &by_username);
     assert!(by_username.contains("users_username_key"), "{by_username}");
+}
+
+/// `EXPLAIN` of a query, with its binds sent as they are when the query runs.
+#[derive(Debug)]
+struct Explain<Q>(Q);
+
+impl<Q> QueryId for Explain<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Explain<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("EXPLAIN ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+impl<Q> Query for Explain<Q> {
+    type SqlType = Text;
+}
+
+impl<Q> RunQueryDsl<PgConnection> for Explain<Q> {}
+
+/// The plan PostgreSQL chooses for `query`, one line per node.
+fn explain<Q: QueryFragment<Pg>>(conn: &mut PgConnection, query: Q) -> String {
+    Explain(query).load::<String>(conn).unwrap().join("\n")
+}
+
+#[test]
+fn search_patterns_escape_what_like_would_read_as_a_pattern() {
+    assert_eq!(search_pattern("Ada"), "%Ada%");
+    assert_eq!(search_pattern("50%"), "%50\\%%");
+    assert_eq!(search_pattern("a_b"), "%a\\_b%");
+    assert_eq!(search_pattern("c:\\x"), "%c:\\\\x%");
+    assert_eq!(search_pattern(""), "%%");
+}
+
+/// With enough users for the planner to care, a search is answered by the trigram index and
+/// the default order by `users_created_at_idx`, for the very queries `UserStore::list` runs
+/// (binds included); and the escaping holds: a `%` in `q` matches only a `%`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_list_uses_its_indexes() {
+    let Some(server) = test_database_url() else {
+        return;
+    };
+    let database = TestDatabase::create(&server);
+    let store = PostgresStore::open(&database.url, SETTINGS).unwrap();
+    store.run_migrations().unwrap();
+    let mut conn = PgConnection::establish(&database.url).unwrap();
+    conn.batch_execute(
+        "INSERT INTO users (id, email, username, password_hash, first_name, last_name, \
+                            created_at, updated_at) \
+         SELECT gen_random_uuid(), 'user' || i || '@example.com', 'User' || i, 'x', \
+                CASE i WHEN 5000 THEN '50% off' WHEN 7777 THEN 'Zebedee' ELSE 'First' || i END, \
+                'Last' || (i % 7), \
+                timestamptz '2026-01-01' + i * interval '1 second', \
+                timestamptz '2026-01-01' + i * interval '1 second' \
+           FROM generate_series(1, 20000) AS i; \
+         ANALYZE users;",
+    )
+    .unwrap();
+    let page = PageRequest {
+        page: 2,
+        per_page: 20,
+    };
+
+    // A rare term: the planner finds its few rows through the trigram index, then sorts
+    // them. (For a term it expects in many rows, walking `users_created_at_idx` until the page
+    // is full is cheaper, and it rightly does that instead.)
+    let rare = UserFilter {
+        q: Some("ZEBEDEE".to_owned()),
+        ..UserFilter::default()
+    };
+    let plan = explain(&mut conn, page_query(&rare, UserSort::default(), page));
+    assert!(plan.contains("users_search_trgm_idx"), "{plan}");
+    // And so is its total.
+    let plan = explain(&mut conn, filtered(&rare).count());
+    assert!(plan.contains("users_search_trgm_idx"), "{plan}");
+
+    let plan = explain(
+        &mut conn,
+        page_query(&UserFilter::default(), UserSort::default(), page),
+    );
+    assert!(plan.contains("users_created_at_idx"), "{plan}");
+    let plan = explain(
+        &mut conn,
+        page_query(&UserFilter::default(), UserSort::CreatedAt, page),
+    );
+    assert!(plan.contains("users_created_at_idx"), "{plan}");
+
+    let search = UserFilter {
+        q: Some("User1234".to_owned()),
+        ..UserFilter::default()
+    };
+    // `User1234` is in 11 usernames (1234, 12340..12349), and e-mails match case-insensitively.
+    let first = PageRequest {
+        page: 1,
+        per_page: 100,
+    };
+    let found = store.list(search, UserSort::Username, first).await.unwrap();
+    assert_eq!(found.total, 11);
+    assert_eq!(found.items[0].username.as_str(), "User1234");
+    let literal = UserFilter {
+        q: Some("50%".to_owned()),
+        ..UserFilter::default()
+    };
+    let found = store.list(literal, UserSort::Email, first).await.unwrap();
+    assert_eq!(found.total, 1, "only the '%' matches '%'");
+    assert_eq!(found.items[0].first_name.as_str(), "50% off");
+    let found = store.list(rare, UserSort::default(), first).await.unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.items[0].first_name.as_str(), "Zebedee");
+    // A match lies within one field: user 10 is "First10" "Last3", but no one field holds
+    // "first10 last3".
+    let spanning = UserFilter {
+        q: Some("first10 last3".to_owned()),
+        ..UserFilter::default()
+    };
+    let found = store
+        .list(spanning, UserSort::default(), first)
+        .await
+        .unwrap();
+    assert_eq!(found.total, 0, "no match across two fields");
 }

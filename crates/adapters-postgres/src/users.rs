@@ -1,23 +1,118 @@
-//! `UserStore` for [`PostgresStore`]: accounts, credentials and one-time action tokens.
+//! `UserStore` for [`PostgresStore`]: accounts, credentials, one-time action tokens and the
+//! administrators' user list.
 
 use chrono::{DateTime, Utc};
+use diesel::dsl::{exists, select, sql};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use domain::model::{
-    Credentials, NewUser, PasswordHash, ProfileChanges, SessionId, TokenHash, User, UserId,
+    Credentials, Email, Journal, NewUser, PasswordHash, Role, SessionId, TokenHash, User, UserId,
     UserVersion,
 };
-use domain::ports::{ActionPurpose, ActionToken, Login, StoreError, UniqueField, UserStore};
+use domain::ports::{
+    ActionPurpose, ActionToken, Login, PageRequest, Paged, StoreError, StoredActionToken,
+    UniqueField, UserChanges, UserFilter, UserSort, UserStore, UserUpdate,
+};
 use uuid::Uuid;
 
-use crate::error::db_error;
-use crate::rows::{self, NewActionTokenRow, NewUserRow, ProfileChangeset, UserRow};
-use crate::schema::{action_tokens, sessions, users};
-use crate::{PostgresStore, transaction};
+use crate::audit::write_journal;
+use crate::error::{TxError, db_error};
+use crate::guards;
+use crate::rows::{self, ActionTokenRow, NewActionTokenRow, NewUserRow, UserChangeset, UserRow};
+use crate::schema::{action_tokens, memberships, sessions, users};
+use crate::{PostgresStore, limit_offset, retrying_transaction, snapshot, total, transaction};
 
 diesel::define_sql_function! {
     /// PostgreSQL's `lower(text)`: `users_email_key` and `users_username_key` index
     /// `lower(email)` and `lower(username)`, so logins are looked up with the same expression.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+diesel::postfix_operator!(
+    CollateC,
+    " COLLATE \"C\"",
+    diesel::sql_types::Text,
+    backend: Pg
+);
+
+/// The search condition of [`UserStore::list`], followed by the bound pattern: exactly the
+/// expression `users_search_trgm_idx` indexes, so that the planner can answer it from the
+/// index (an expression index is used only for the same expression). The pattern is folded by
+/// the same `lower()`, so that both sides are lower-cased alike under any database locale.
+const SEARCH: &str = "(lower(email) || ' ' || lower(username) || ' ' || lower(first_name) || ' ' || lower(last_name)) LIKE lower(";
+
+/// The `LIKE` pattern of a search for `q` as a substring: with the pattern characters `%`,
+/// `_` and the escape character `\` escaped, so each matches only itself. It is lower-cased
+/// by PostgreSQL's `lower()` in the query, which is what the indexed expression applies.
+pub(crate) fn search_pattern(q: &str) -> String {
+    let mut pattern = String::with_capacity(q.len() + 2);
+    pattern.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The users matching `filter`, unordered.
+pub(crate) fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, Pg> {
+    let mut query = users::table.into_boxed();
+    if let Some(q) = &filter.q {
+        let pattern = search_pattern(q);
+        // The index answers the search over the four fields joined by spaces; the second
+        // condition, checked only on the rows the index found, keeps a match from spanning
+        // two fields, since `q` is a substring of one of them.
+        let within_one_field = lower(users::email)
+            .like(lower(pattern.clone()))
+            .or(lower(users::username).like(lower(pattern.clone())))
+            .or(lower(users::first_name).like(lower(pattern.clone())))
+            .or(lower(users::last_name).like(lower(pattern.clone())));
+        query = query
+            .filter(sql::<Bool>(SEARCH).bind::<Text, _>(pattern).sql(")"))
+            .filter(within_one_field);
+    }
+    if let Some(role) = filter.role {
+        query = query.filter(users::role.eq(role.as_str()));
+    }
+    if let Some(active) = filter.is_active {
+        query = query.filter(users::is_active.eq(active));
+    }
+    if let Some(tenant) = filter.tenant {
+        query = query.filter(
+            users::id.eq_any(
+                memberships::table
+                    .filter(memberships::tenant_id.eq(*tenant.as_uuid()))
+                    .select(memberships::user_id),
+            ),
+        );
+    }
+    query
+}
+
+/// One page of the users matching `filter` in `sort` order, ties broken by id. E-mail
+/// addresses and usernames are compared by code point (`COLLATE "C"`), whatever the database's
+/// collation, as SQLite compares them.
+pub(crate) fn page_query(
+    filter: &UserFilter,
+    sort: UserSort,
+    page: PageRequest,
+) -> users::BoxedQuery<'static, Pg> {
+    let query = filtered(filter);
+    let query = match sort {
+        UserSort::CreatedAt => query.order_by(users::created_at.asc()),
+        UserSort::CreatedAtDesc => query.order_by(users::created_at.desc()),
+        UserSort::Email => query.order_by(CollateC::new(users::email).asc()),
+        UserSort::Username => query.order_by(CollateC::new(lower(users::username)).asc()),
+    };
+    let (limit, offset) = limit_offset(page);
+    query
+        .then_order_by(users::id.asc())
+        .limit(limit)
+        .offset(offset)
 }
 
 /// The user with this id, if any.
@@ -32,42 +127,185 @@ fn load_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>, StoreErr
         .transpose()
 }
 
+/// The user with this id, its row locked `FOR UPDATE` until the transaction ends.
+fn lock_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<User>, TxError> {
+    let row = users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?;
+    Ok(row.map(User::try_from).transpose()?)
+}
+
+/// A `Duplicate` from a write of `email` (when given), reported e-mail first whichever unique
+/// index PostgreSQL happened to check first; any other error as it is.
+fn email_first(
+    conn: &mut PgConnection,
+    error: StoreError,
+    email: Option<&Email>,
+    except: Uuid,
+) -> Result<StoreError, TxError> {
+    let (StoreError::Duplicate(UniqueField::Username), Some(email)) = (&error, email) else {
+        return Ok(error);
+    };
+    let taken: bool = select(exists(
+        users::table
+            .filter(lower(users::email).eq(lower(email.as_str())))
+            .filter(users::id.ne(except)),
+    ))
+    .get_result(conn)?;
+    Ok(if taken {
+        StoreError::Duplicate(UniqueField::Email)
+    } else {
+        error
+    })
+}
+
+/// Inserts a user inside the caller's transaction. A duplicate rolls back to a savepoint, so
+/// that the transaction can still tell which field is taken (the e-mail first).
+pub(crate) fn insert_user(conn: &mut PgConnection, user: &NewUser) -> Result<User, TxError> {
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(users::table)
+            .values(NewUserRow::from(user))
+            .returning(UserRow::as_returning())
+            .get_result(conn)
+    });
+    match inserted {
+        Ok(row) => Ok(User::try_from(row)?),
+        Err(error) => {
+            Err(email_first(conn, db_error(error), Some(&user.email), *user.id.as_uuid())?.into())
+        }
+    }
+}
+
+/// Revokes every unrevoked session of `user` but `keep`, returning the ids it revoked.
+fn revoke_sessions(
+    conn: &mut PgConnection,
+    user: Uuid,
+    keep: Option<SessionId>,
+    at: DateTime<Utc>,
+) -> QueryResult<Vec<SessionId>> {
+    // `id <> ALL('{}')` holds for every row, so `None` keeps nothing.
+    let keep: Vec<Uuid> = keep.iter().map(|s| *s.as_uuid()).collect();
+    let revoked: Vec<Uuid> = diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::id.ne_all(keep)),
+    )
+    .set(sessions::revoked_at.eq(at))
+    .returning(sessions::id)
+    .get_results(conn)?;
+    Ok(revoked.into_iter().map(SessionId::from_uuid).collect())
+}
+
+/// [`UserStore::update`] inside its transaction; see [`guards`] for the locks.
+fn update_user(
+    conn: &mut PgConnection,
+    id: Uuid,
+    changes: &UserChanges,
+    expected_version: Option<UserVersion>,
+    at: DateTime<Utc>,
+    journal: &Journal,
+) -> Result<UserUpdate, TxError> {
+    let deactivating = changes.is_active == Some(false);
+    let demoting = changes.role.is_some_and(|role| role != Role::Admin);
+    if deactivating || demoting {
+        guards::lock_system_admins(conn)?;
+    }
+    let locked = if deactivating {
+        guards::lock_admin_tenants(conn, id)?
+    } else {
+        Vec::new()
+    };
+    let current = lock_user(conn, id)?.ok_or(StoreError::NotFound)?;
+    let administered = if deactivating {
+        guards::recheck_admin_tenants(conn, id, &locked)?
+    } else {
+        Vec::new()
+    };
+    if expected_version.is_some_and(|version| version != current.version) {
+        return Err(StoreError::StaleVersion.into());
+    }
+    if current.is_active {
+        if current.role == Role::Admin && (deactivating || demoting) {
+            guards::keep_a_system_admin(conn, id)?;
+        }
+        if deactivating {
+            guards::keep_tenant_admins(conn, id, &administered)?;
+        }
+    }
+
+    // Setting the address it already has is no change, so it stays verified.
+    let email = changes
+        .email
+        .as_ref()
+        .filter(|email| **email != current.email);
+    let profile = &changes.profile;
+    let changeset = UserChangeset {
+        first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
+        last_name: profile.last_name.as_ref().map(|n| n.as_str().to_owned()),
+        username: profile.username.as_ref().map(|n| n.as_str().to_owned()),
+        preferences: profile.preferences.clone().map(|p| p.into_value()),
+        email: email.map(|e| e.as_str().to_owned()),
+        email_verified: email.map(|_| false),
+        role: changes.role.map(Role::as_str),
+        is_active: changes.is_active,
+    };
+    let updated = conn.transaction(|conn| {
+        diesel::update(users::table.find(id))
+            .set((
+                changeset,
+                users::version.eq(users::version + 1),
+                users::updated_at.eq(at),
+            ))
+            .returning(UserRow::as_returning())
+            .get_result(conn)
+    });
+    let user = match updated {
+        Ok(row) => User::try_from(row)?,
+        Err(error) => return Err(email_first(conn, db_error(error), email, id)?.into()),
+    };
+    let revoked = if deactivating {
+        revoke_sessions(conn, id, None, at)?
+    } else {
+        Vec::new()
+    };
+    write_journal(conn, journal)?;
+    Ok(UserUpdate { user, revoked })
+}
+
+/// [`UserStore::delete`] inside its transaction; see [`guards`] for the locks.
+fn delete_user(conn: &mut PgConnection, id: Uuid, journal: &Journal) -> Result<(), TxError> {
+    guards::lock_system_admins(conn)?;
+    let locked = guards::lock_admin_tenants(conn, id)?;
+    let current = lock_user(conn, id)?.ok_or(StoreError::NotFound)?;
+    let administered = guards::recheck_admin_tenants(conn, id, &locked)?;
+    if current.is_active {
+        if current.role == Role::Admin {
+            guards::keep_a_system_admin(conn, id)?;
+        }
+        guards::keep_tenant_admins(conn, id, &administered)?;
+    }
+    // Sessions, their refresh tokens, action tokens and memberships go by cascade.
+    diesel::delete(users::table.find(id)).execute(conn)?;
+    write_journal(conn, journal)?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl UserStore for PostgresStore {
     #[tracing::instrument(name = "postgres.users.insert", level = "debug", skip_all, fields(user_id = %user.id))]
-    async fn insert(&self, user: NewUser) -> Result<User, StoreError> {
-        let email = user.email.as_str().to_owned();
-        let result = self
-            .run(move |conn| {
-                diesel::insert_into(users::table)
-                    .values(NewUserRow::from(&user))
-                    .returning(UserRow::as_returning())
-                    .get_result(conn)
-                    .map_err(db_error)
-                    .and_then(User::try_from)
+    async fn insert(&self, user: NewUser, journal: Journal) -> Result<User, StoreError> {
+        self.run(move |conn| {
+            transaction(conn, |conn| {
+                let user = insert_user(conn, &user)?;
+                write_journal(conn, &journal)?;
+                Ok(user)
             })
-            .await;
-        match result {
-            // Both may be taken; which constraint PostgreSQL reports first is its own business,
-            // so the e-mail is checked first, as in every store.
-            Err(StoreError::Duplicate(_)) => {
-                let taken: i64 = self
-                    .run(move |conn| {
-                        users::table
-                            .filter(lower(users::email).eq(lower(email)))
-                            .count()
-                            .get_result(conn)
-                            .map_err(db_error)
-                    })
-                    .await?;
-                Err(StoreError::Duplicate(if taken > 0 {
-                    UniqueField::Email
-                } else {
-                    UniqueField::Username
-                }))
-            }
-            other => other,
-        }
+        })
+        .await
     }
 
     #[tracing::instrument(name = "postgres.users.find_by_id", level = "debug", skip_all, fields(user_id = %id))]
@@ -111,49 +349,60 @@ impl UserStore for PostgresStore {
         .await
     }
 
-    #[tracing::instrument(name = "postgres.users.update_profile", level = "debug", skip_all, fields(user_id = %id))]
-    async fn update_profile(
+    #[tracing::instrument(name = "postgres.users.update", level = "debug", skip_all, fields(user_id = %id))]
+    async fn update(
         &self,
         id: UserId,
-        changes: ProfileChanges,
+        changes: UserChanges,
         expected_version: Option<UserVersion>,
         at: DateTime<Utc>,
-    ) -> Result<User, StoreError> {
-        let changeset = ProfileChangeset {
-            first_name: changes.first_name.map(|n| n.as_str().to_owned()),
-            last_name: changes.last_name.map(|n| n.as_str().to_owned()),
-            username: changes.username.map(|n| n.as_str().to_owned()),
-            preferences: changes.preferences.map(|p| p.into_value()),
-        };
+        journal: Journal,
+    ) -> Result<UserUpdate, StoreError> {
         self.run(move |conn| {
-            let id = *id.as_uuid();
-            let set = (
-                changeset,
-                users::version.eq(users::version + 1),
-                users::updated_at.eq(at),
-            );
-            // One statement: the version check and the write cannot be separated.
-            let target = users::table.find(id);
-            let updated = match expected_version {
-                Some(version) => diesel::update(target.filter(users::version.eq(version)))
-                    .set(set)
-                    .returning(UserRow::as_returning())
-                    .get_result(conn),
-                None => diesel::update(target)
-                    .set(set)
-                    .returning(UserRow::as_returning())
-                    .get_result(conn),
-            }
-            .optional()
-            .map_err(db_error)?;
-            match updated {
-                Some(row) => User::try_from(row),
-                // Nothing was written; only the reason remains to be found.
-                None if expected_version.is_some() && load_user(conn, id)?.is_some() => {
-                    Err(StoreError::StaleVersion)
-                }
-                None => Err(StoreError::NotFound),
-            }
+            retrying_transaction(conn, |conn| {
+                update_user(
+                    conn,
+                    *id.as_uuid(),
+                    &changes,
+                    expected_version,
+                    at,
+                    &journal,
+                )
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.users.delete", level = "debug", skip_all, fields(user_id = %id))]
+    async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            retrying_transaction(conn, |conn| delete_user(conn, *id.as_uuid(), &journal))
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.users.list", level = "debug", skip_all)]
+    async fn list(
+        &self,
+        filter: UserFilter,
+        sort: UserSort,
+        page: PageRequest,
+    ) -> Result<Paged<User>, StoreError> {
+        self.run(move |conn| {
+            snapshot(conn, |conn| {
+                let count: i64 = filtered(&filter).count().get_result(conn)?;
+                let rows: Vec<UserRow> = page_query(&filter, sort, page)
+                    .select(UserRow::as_select())
+                    .load(conn)?;
+                let items = rows
+                    .into_iter()
+                    .map(User::try_from)
+                    .collect::<Result<_, _>>()?;
+                Ok(Paged {
+                    items,
+                    total: total(count),
+                })
+            })
         })
         .await
     }
@@ -165,6 +414,7 @@ impl UserStore for PostgresStore {
         hash: PasswordHash,
         keep: Option<SessionId>,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError> {
         self.run(move |conn| {
             transaction(conn, |conn| {
@@ -179,18 +429,9 @@ impl UserStore for PostgresStore {
                 if updated == 0 {
                     return Err(StoreError::NotFound.into());
                 }
-                // `id <> ALL('{}')` holds for every row, so `None` keeps nothing.
-                let keep: Vec<Uuid> = keep.iter().map(|s| *s.as_uuid()).collect();
-                let revoked: Vec<Uuid> = diesel::update(
-                    sessions::table
-                        .filter(sessions::user_id.eq(id))
-                        .filter(sessions::revoked_at.is_null())
-                        .filter(sessions::id.ne_all(keep)),
-                )
-                .set(sessions::revoked_at.eq(at))
-                .returning(sessions::id)
-                .get_results(conn)?;
-                Ok(revoked.into_iter().map(SessionId::from_uuid).collect())
+                let revoked = revoke_sessions(conn, id, keep, at)?;
+                write_journal(conn, &journal)?;
+                Ok(revoked)
             })
         })
         .await
@@ -208,31 +449,52 @@ impl UserStore for PostgresStore {
         .await
     }
 
-    #[tracing::instrument(name = "postgres.users.verify_email", level = "debug", skip_all)]
+    #[tracing::instrument(name = "postgres.users.find_action_token", level = "debug", skip_all)]
+    async fn find_action_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<StoredActionToken>, StoreError> {
+        let token = token.as_str().to_owned();
+        self.run(move |conn| {
+            action_tokens::table
+                .find(&token)
+                .select(ActionTokenRow::as_select())
+                .first(conn)
+                .optional()
+                .map_err(db_error)?
+                .map(StoredActionToken::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.users.verify_email", level = "debug", skip_all, fields(user_id = %user))]
     async fn verify_email(
         &self,
         token: &TokenHash,
+        user: UserId,
         at: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError> {
+        journal: Journal,
+    ) -> Result<bool, StoreError> {
         let token = token.as_str().to_owned();
         self.run(move |conn| {
             transaction(conn, |conn| {
+                let user = *user.as_uuid();
                 // Spending is the check: of concurrent calls, the first takes the row lock and
                 // the others, re-reading the row once it commits, find it spent.
-                let Some(user) = diesel::update(
+                let spent = diesel::update(
                     action_tokens::table
                         .find(&token)
+                        .filter(action_tokens::user_id.eq(user))
                         .filter(action_tokens::purpose.eq(ActionPurpose::VerifyEmail.as_str()))
                         .filter(action_tokens::used_at.is_null())
                         .filter(action_tokens::expires_at.gt(at)),
                 )
                 .set(action_tokens::used_at.eq(at))
-                .returning(action_tokens::user_id)
-                .get_result::<Uuid>(conn)
-                .optional()?
-                else {
-                    return Ok(None);
-                };
+                .execute(conn)?;
+                if spent == 0 {
+                    return Ok(false);
+                }
                 let verified = diesel::update(users::table.find(user))
                     .set((
                         users::email_verified.eq(true),
@@ -247,7 +509,8 @@ impl UserStore for PostgresStore {
                     )
                     .into());
                 }
-                Ok(Some(UserId::from_uuid(user)))
+                write_journal(conn, &journal)?;
+                Ok(true)
             })
         })
         .await

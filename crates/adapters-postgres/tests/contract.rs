@@ -12,7 +12,7 @@ use adapters_postgres::{PgPoolSettings, PostgresError, PostgresStore};
 use chrono::DateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use domain::model::{Email, NewUser, PasswordHash, PersonName, Role, UserId, Username};
+use domain::model::{Email, Journal, NewUser, PasswordHash, PersonName, Role, UserId, Username};
 use domain::ports::{Readiness, StoreError, UserStore};
 use ums_tests::support::env::test_database_url;
 use ums_tests::support::postgres::TestDatabase;
@@ -34,7 +34,20 @@ async fn fresh() -> Option<(PostgresStore, TestDatabase)> {
     Some((store, database))
 }
 
-ums_tests::store_contract_tests!(optional fresh);
+/// Makes every later insert into `audit_events` fail, through a connection of its own: a
+/// trigger raising an exception, which aborts the statement and so the transaction.
+fn break_audit(database: &TestDatabase) {
+    let mut conn = PgConnection::establish(&database.url).expect("connect to break the audit");
+    conn.batch_execute(
+        "CREATE FUNCTION ums_test_refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'audit_events refuses inserts (contract test)'; END $$; \
+         CREATE TRIGGER ums_test_refuse_audit BEFORE INSERT ON audit_events \
+         FOR EACH ROW EXECUTE FUNCTION ums_test_refuse_audit();",
+    )
+    .expect("install the trigger");
+}
+
+ums_tests::store_contract_tests!(optional fresh, break_audit);
 
 /// Checks of what the contract cannot see: settings, timeouts, exhaustion, secrets.
 mod postgres_specific {
@@ -58,7 +71,7 @@ mod postgres_specific {
     }
 
     /// A new database and a migrated store on it with these settings.
-    fn store_with(settings: PgPoolSettings) -> Option<(PostgresStore, TestDatabase)> {
+    pub(super) fn store_with(settings: PgPoolSettings) -> Option<(PostgresStore, TestDatabase)> {
         let server = test_database_url()?;
         let database = TestDatabase::create(&server);
         let store = PostgresStore::open(&database.url, settings).unwrap();
@@ -180,7 +193,7 @@ mod postgres_specific {
         );
 
         drop(lock);
-        let stored = store.insert(user(1)).await.unwrap();
+        let stored = store.insert(user(1), Journal::default()).await.unwrap();
         assert_eq!(
             store.find_by_id(stored.id).await.unwrap(),
             Some(stored),
@@ -394,7 +407,11 @@ mod postgres_specific {
         applied.sort();
         assert_eq!(
             applied,
-            vec![vec![], vec![], vec!["20261121000000".to_owned()]]
+            vec![
+                vec![],
+                vec![],
+                vec!["20261121000000".to_owned(), "20261203000000".to_owned()]
+            ]
         );
     }
 
@@ -403,7 +420,7 @@ mod postgres_specific {
         let Some((store, database)) = store_with(SETTINGS) else {
             return;
         };
-        let stored = store.insert(user(1)).await.unwrap();
+        let stored = store.insert(user(1), Journal::default()).await.unwrap();
         drop(store);
 
         let reopened = PostgresStore::open(&database.url, SETTINGS).unwrap();
@@ -413,4 +430,440 @@ mod postgres_specific {
 
     // U+0000, which PostgreSQL's jsonb cannot hold, is refused by `Preferences::parse`
     // before any store sees it (domain unit test and the black-box PATCH /users/me test).
+}
+
+/// PostgreSQL runs READ COMMITTED, where "count the other administrators, then write" lets
+/// two concurrent removals each count the other's administrator. These race the removal of
+/// the only two administrators from many tasks at once, released together by a barrier on a
+/// pool of 8 connections, and check that exactly one of the two goes, that everything
+/// refused wrote nothing (its audit event included), and that nothing deadlocked.
+mod last_admin_races {
+    use std::sync::Arc;
+
+    use domain::model::{
+        AuditAction, AuditEvent, AuditEventId, AuditTarget, Membership, Tenant, TenantId,
+        TenantRef, TenantRole, TenantSlug,
+    };
+    use domain::ports::{AuditFilter, AuditLog, LastAdmin, PageRequest, TenantStore, UserChanges};
+    use tokio::sync::Barrier;
+
+    use super::postgres_specific::store_with;
+    use super::*;
+
+    const TASKS: usize = 32;
+    const ROUNDS: u128 = 4;
+    const RACE_SETTINGS: PgPoolSettings = PgPoolSettings {
+        pool_size: 8,
+        ..SETTINGS
+    };
+
+    fn new_user(n: u128, role: Role) -> NewUser {
+        NewUser {
+            id: UserId::from_uuid(Uuid::from_u128(n)),
+            email: Email::parse(&format!("racer{n}@example.com")).unwrap(),
+            username: Username::parse(&format!("racer{n}")).unwrap(),
+            first_name: PersonName::default(),
+            last_name: PersonName::default(),
+            role,
+            is_active: true,
+            email_verified: true,
+            password_hash: PasswordHash::new("$2b$04$postgres".to_owned()),
+            created_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
+    }
+
+    /// A journal of one event with a unique id, so that the written ones can be counted.
+    fn journal(n: usize, target: AuditTarget) -> Journal {
+        Journal::of(AuditEvent {
+            id: AuditEventId::from_uuid(Uuid::now_v7()),
+            at: DateTime::from_timestamp(1_800_000_100 + i64::try_from(n).unwrap(), 0).unwrap(),
+            actor: None,
+            tenant: None,
+            action: AuditAction::UserUpdated,
+            target,
+            ip: None,
+            request_id: None,
+            details: serde_json::Map::new(),
+        })
+    }
+
+    async fn audit_events(store: &PostgresStore) -> u64 {
+        AuditLog::list(
+            store,
+            AuditFilter::default(),
+            PageRequest {
+                page: 1,
+                per_page: 1,
+            },
+        )
+        .await
+        .unwrap()
+        .total
+    }
+
+    /// Runs `op(i)` for every task index at once, returning the results in index order.
+    async fn race<F, Fut, T>(op: F) -> Vec<Result<T, StoreError>>
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let barrier = Arc::new(Barrier::new(TASKS));
+        let op = Arc::new(op);
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|i| {
+                let (barrier, op) = (Arc::clone(&barrier), Arc::clone(&op));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    op(i).await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        results
+    }
+
+    /// Two active system administrators; half the tasks demote one or deactivate it, half
+    /// the other, each expecting version 1. Exactly one call succeeds: the others on its
+    /// target find the version moved on (`StaleVersion`), those on the other one find it the
+    /// last administrator (`LastAdmin(System)`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn concurrent_demotions_leave_one_system_admin() {
+        for round in 0..ROUNDS {
+            let Some((store, _database)) = store_with(RACE_SETTINGS) else {
+                return;
+            };
+            let admins = [1, 2].map(|n| new_user(n, Role::Admin));
+            for admin in &admins {
+                store
+                    .insert(admin.clone(), Journal::default())
+                    .await
+                    .unwrap();
+            }
+            let ids = admins.map(|a| a.id);
+
+            let results = race({
+                let store = store.clone();
+                move |i| {
+                    let store = store.clone();
+                    async move {
+                        let target = ids[i % 2];
+                        let changes = if i % 4 < 2 {
+                            UserChanges {
+                                role: Some(Role::User),
+                                ..UserChanges::default()
+                            }
+                        } else {
+                            UserChanges {
+                                is_active: Some(false),
+                                ..UserChanges::default()
+                            }
+                        };
+                        let at = DateTime::from_timestamp(1_800_000_100, 0).unwrap();
+                        let journal = journal(i, AuditTarget::User(target));
+                        UserStore::update(&store, target, changes, Some(1), at, journal)
+                            .await
+                            .map(|_| target)
+                    }
+                }
+            })
+            .await;
+
+            let winners: Vec<UserId> = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok())
+                .copied()
+                .collect();
+            assert_eq!(
+                winners.len(),
+                1,
+                "round {round}: exactly one wins: {results:?}"
+            );
+            let loser = winners[0];
+            for (i, result) in results.iter().enumerate() {
+                match result {
+                    Ok(_) => {}
+                    Err(StoreError::StaleVersion) => assert_eq!(ids[i % 2], loser, "round {round}"),
+                    Err(StoreError::LastAdmin(LastAdmin::System)) => {
+                        assert_ne!(ids[i % 2], loser, "round {round}");
+                    }
+                    Err(other) => panic!("round {round}: task {i}: {other:?}"),
+                }
+            }
+            let remaining: Vec<_> = [ids[0], ids[1]]
+                .into_iter()
+                .filter(|id| *id != loser)
+                .collect();
+            let survivor = store.find_by_id(remaining[0]).await.unwrap().unwrap();
+            assert!(survivor.role == Role::Admin && survivor.is_active && survivor.version == 1);
+            assert_eq!(
+                audit_events(&store).await,
+                1,
+                "round {round}: only the winner's event"
+            );
+        }
+    }
+
+    /// A tenant whose only two administrators (ordinary system users) are each the target of
+    /// every kind of removal at once: a demotion, a removal from the tenant, a deactivation
+    /// of the account (which locks every tenant the user administers) and its deletion.
+    /// Exactly one of the two stops being an active administrator; every call on the other
+    /// is refused with `LastAdmin(Tenant(t))`, and only the calls that succeeded wrote their
+    /// audit event.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn concurrent_removals_leave_one_tenant_admin() {
+        let Some((store, _database)) = store_with(RACE_SETTINGS) else {
+            return;
+        };
+        let created = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for round in 0..ROUNDS {
+            let tenant = TenantId::from_uuid(Uuid::from_u128(0x7e4a_0000 + round));
+            TenantStore::create(
+                &store,
+                Tenant {
+                    id: tenant,
+                    name: format!("Lab {round}"),
+                    slug: TenantSlug::parse(&format!("lab-{round}")).unwrap(),
+                    description: String::new(),
+                    domain: String::new(),
+                    settings: serde_json::Map::new(),
+                    is_active: true,
+                    created_at: created,
+                    updated_at: created,
+                    version: 1,
+                },
+                None,
+                Journal::default(),
+            )
+            .await
+            .unwrap();
+            let users = [1, 2].map(|n| new_user(100 + 10 * round + n, Role::User));
+            for user in &users {
+                store
+                    .insert(user.clone(), Journal::default())
+                    .await
+                    .unwrap();
+                store
+                    .add_member(
+                        Membership {
+                            tenant_id: tenant,
+                            user_id: user.id,
+                            role: TenantRole::Admin,
+                            created_at: created,
+                        },
+                        Journal::default(),
+                    )
+                    .await
+                    .unwrap();
+            }
+            let ids = users.map(|u| u.id);
+            let events_before = audit_events(&store).await;
+
+            let results = race({
+                let store = store.clone();
+                move |i| {
+                    let store = store.clone();
+                    async move {
+                        let target = ids[i % 2];
+                        let journal = journal(i, AuditTarget::User(target));
+                        match (i / 2) % 4 {
+                            0 => store
+                                .change_role(tenant, target, TenantRole::Member, journal)
+                                .await
+                                .map(drop),
+                            1 => store.remove_member(tenant, target, journal).await,
+                            2 => {
+                                let changes = UserChanges {
+                                    is_active: Some(false),
+                                    ..UserChanges::default()
+                                };
+                                UserStore::update(&store, target, changes, None, created, journal)
+                                    .await
+                                    .map(drop)
+                            }
+                            _ => UserStore::delete(&store, target, journal).await,
+                        }
+                    }
+                }
+            })
+            .await;
+
+            let members = store
+                .members(
+                    tenant,
+                    PageRequest {
+                        page: 1,
+                        per_page: 10,
+                    },
+                )
+                .await
+                .unwrap()
+                .items;
+            let active_admins: Vec<UserId> = members
+                .iter()
+                .filter(|m| m.membership.role == TenantRole::Admin && m.user.is_active)
+                .map(|m| m.user.id)
+                .collect();
+            assert_eq!(active_admins.len(), 1, "round {round}: {results:?}");
+            let survivor = active_admins[0];
+            let mut succeeded = 0;
+            for (i, result) in results.iter().enumerate() {
+                if ids[i % 2] == survivor {
+                    assert!(
+                        matches!(result, Err(StoreError::LastAdmin(LastAdmin::Tenant(t))) if t.as_uuid() == tenant.as_uuid()),
+                        "round {round}: task {i} on the survivor: {result:?}"
+                    );
+                } else {
+                    match result {
+                        Ok(()) => succeeded += 1,
+                        Err(StoreError::NotFound) => {}
+                        Err(other) => panic!("round {round}: task {i}: {other:?}"),
+                    }
+                }
+            }
+            assert!(succeeded >= 1, "round {round}: {results:?}");
+            assert_eq!(
+                audit_events(&store).await - events_before,
+                succeeded,
+                "round {round}: the refused calls wrote no event"
+            );
+            let survivor = store.find_by_id(survivor).await.unwrap().unwrap();
+            assert!(survivor.is_active && survivor.version == 1);
+            assert_eq!(
+                store.role_of(tenant, survivor.id).await.unwrap(),
+                Some(TenantRole::Admin)
+            );
+            assert!(
+                TenantStore::find(&store, &TenantRef::Id(tenant))
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+    }
+
+    /// A deactivation of a user racing that user's promotion in a tenant and the demotion of
+    /// the tenant's other admin: the deactivation cannot know, before it locks the user row,
+    /// that the user is about to become an admin there, so it reads the user's admin
+    /// memberships again once it holds that lock and starts over when they grew. Whatever the
+    /// interleaving, the tenant keeps an active administrator.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+    async fn a_deactivation_racing_a_promotion_keeps_a_tenant_admin() {
+        let Some((store, _database)) = store_with(RACE_SETTINGS) else {
+            return;
+        };
+        let created = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for round in 0..40u128 {
+            let tenant = TenantId::from_uuid(Uuid::from_u128(0x7e4a_1000 + round));
+            TenantStore::create(
+                &store,
+                Tenant {
+                    id: tenant,
+                    name: format!("Lab {round}"),
+                    slug: TenantSlug::parse(&format!("promo-{round}")).unwrap(),
+                    description: String::new(),
+                    domain: String::new(),
+                    settings: serde_json::Map::new(),
+                    is_active: true,
+                    created_at: created,
+                    updated_at: created,
+                    version: 1,
+                },
+                None,
+                Journal::default(),
+            )
+            .await
+            .unwrap();
+            let [admin, promoted] = [1, 2].map(|n| new_user(1000 + 10 * round + n, Role::User));
+            for (user, role) in [(&admin, TenantRole::Admin), (&promoted, TenantRole::Member)] {
+                store
+                    .insert(user.clone(), Journal::default())
+                    .await
+                    .unwrap();
+                store
+                    .add_member(
+                        Membership {
+                            tenant_id: tenant,
+                            user_id: user.id,
+                            role,
+                            created_at: created,
+                        },
+                        Journal::default(),
+                    )
+                    .await
+                    .unwrap();
+            }
+            let (admin, promoted) = (admin.id, promoted.id);
+            let barrier = Arc::new(Barrier::new(3));
+            let promote = tokio::spawn({
+                let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+                async move {
+                    barrier.wait().await;
+                    store
+                        .change_role(tenant, promoted, TenantRole::Admin, Journal::default())
+                        .await
+                        .map(drop)
+                }
+            });
+            let demote = tokio::spawn({
+                let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+                async move {
+                    barrier.wait().await;
+                    // Give the promotion a head start, so that the demotion often sees it.
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    store
+                        .change_role(tenant, admin, TenantRole::Member, Journal::default())
+                        .await
+                        .map(drop)
+                }
+            });
+            let deactivate = tokio::spawn({
+                let (store, barrier) = (store.clone(), Arc::clone(&barrier));
+                async move {
+                    barrier.wait().await;
+                    let changes = UserChanges {
+                        is_active: Some(false),
+                        ..UserChanges::default()
+                    };
+                    UserStore::update(&store, promoted, changes, None, created, Journal::default())
+                        .await
+                        .map(drop)
+                }
+            });
+            let results = [
+                promote.await.unwrap(),
+                demote.await.unwrap(),
+                deactivate.await.unwrap(),
+            ];
+            for result in &results {
+                assert!(
+                    matches!(
+                        result,
+                        Ok(()) | Err(StoreError::LastAdmin(LastAdmin::Tenant(_)))
+                    ),
+                    "round {round}: {results:?}"
+                );
+            }
+            let members = store
+                .members(
+                    tenant,
+                    PageRequest {
+                        page: 1,
+                        per_page: 10,
+                    },
+                )
+                .await
+                .unwrap()
+                .items;
+            assert!(
+                members
+                    .iter()
+                    .any(|m| m.membership.role == TenantRole::Admin && m.user.is_active),
+                "round {round}: no active admin left after {results:?}: {members:?}"
+            );
+        }
+    }
 }

@@ -77,9 +77,9 @@ impl From<TxError> for StoreError {
     }
 }
 
-/// Translates a diesel error: a unique violation of one of the users' unique indexes becomes
-/// `Duplicate`, a lock that `busy_timeout` could not wait out becomes `Unavailable`, and
-/// anything else is `Unexpected`.
+/// Translates a diesel error: a unique violation of a users', tenants' or memberships' unique
+/// index becomes `Duplicate`, a lock that `busy_timeout` could not wait out becomes
+/// `Unavailable`, and anything else is `Unexpected`.
 pub(crate) fn db_error(error: DieselError) -> StoreError {
     match &error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
@@ -99,14 +99,19 @@ pub(crate) fn db_error(error: DieselError) -> StoreError {
 ///
 /// SQLite names the columns of an index on plain columns (`UNIQUE constraint failed:
 /// users.email`) and the index itself for an index on an expression (`UNIQUE constraint
-/// failed: index 'users_username_key'`); both forms of both indexes are recognised.
+/// failed: index 'users_username_key'`); both forms of every index are recognised. The
+/// memberships' primary key is named by its two columns.
 fn duplicate_field(message: &str) -> Option<UniqueField> {
-    let targets = message.strip_prefix("UNIQUE constraint failed: ")?;
-    targets.split(", ").find_map(|target| match target.trim() {
+    let targets = message.strip_prefix("UNIQUE constraint failed: ")?.trim();
+    if targets == "memberships.tenant_id, memberships.user_id" {
+        return Some(UniqueField::Membership);
+    }
+    match targets {
         "users.email" | "index 'users_email_key'" => Some(UniqueField::Email),
         "users.username" | "index 'users_username_key'" => Some(UniqueField::Username),
+        "tenants.slug" | "index 'tenants_slug_key'" => Some(UniqueField::Slug),
         _ => None,
-    })
+    }
 }
 
 /// Whether SQLite gave up waiting for a lock (`SQLITE_BUSY` / `SQLITE_LOCKED`).
@@ -119,7 +124,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn recognises_both_message_forms_of_both_indexes() {
+    fn recognises_both_message_forms_of_every_unique_index() {
         for (message, field) in [
             (
                 "UNIQUE constraint failed: users.email",
@@ -137,7 +142,21 @@ mod tests {
                 "UNIQUE constraint failed: index 'users_username_key'",
                 Some(UniqueField::Username),
             ),
+            (
+                "UNIQUE constraint failed: tenants.slug",
+                Some(UniqueField::Slug),
+            ),
+            (
+                "UNIQUE constraint failed: index 'tenants_slug_key'",
+                Some(UniqueField::Slug),
+            ),
+            (
+                "UNIQUE constraint failed: memberships.tenant_id, memberships.user_id",
+                Some(UniqueField::Membership),
+            ),
+            ("UNIQUE constraint failed: memberships.tenant_id", None),
             ("UNIQUE constraint failed: users.id", None),
+            ("UNIQUE constraint failed: tenants.id", None),
             ("UNIQUE constraint failed: refresh_tokens.token_hash", None),
             ("something else about users.email", None),
         ] {

@@ -1,7 +1,8 @@
 //! UMS storage on bundled SQLite (diesel + r2d2): the embedded default store.
 //!
-//! [`SqliteStore`] implements the domain's [`UserStore`](domain::ports::UserStore) and
-//! [`SessionStore`](domain::ports::SessionStore) ports on one database file.
+//! [`SqliteStore`] implements the domain's [`UserStore`](domain::ports::UserStore),
+//! [`SessionStore`](domain::ports::SessionStore), [`TenantStore`](domain::ports::TenantStore)
+//! and [`AuditLog`](domain::ports::AuditLog) ports on one database file.
 //!
 //! - Diesel is synchronous, so every pool checkout and query runs on tokio's blocking pool
 //!   ([`tokio::task::spawn_blocking`]), inside the caller's tracing span.
@@ -10,15 +11,23 @@
 //! - Every write of more than one row runs in one `BEGIN IMMEDIATE` transaction, which takes
 //!   the write lock up front: writers queue (up to the busy timeout) instead of failing with
 //!   "database is locked" when a read turns into a write.
+//! - A method given a [`Journal`](domain::model::Journal) inserts its audit events in the same
+//!   transaction as the change, so either both commit or neither does.
+//! - The last-administrator guards count and then write inside one `BEGIN IMMEDIATE`
+//!   transaction; since that serialises writers, concurrent changes cannot together remove
+//!   the last administrator.
 //! - Timestamps are stored as microseconds since the Unix epoch, so sub-microsecond precision
 //!   is dropped.
 //! - A call whose future is dropped still runs to completion (commit or rollback) on the
 //!   blocking pool; it is never left half-done.
 
+mod admins;
+mod audit;
 mod error;
 mod rows;
 mod schema;
 mod sessions;
+mod tenants;
 mod users;
 
 use std::time::Duration;
@@ -28,7 +37,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sql_types::{BigInt, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use domain::ports::StoreError;
+use domain::ports::{PageRequest, StoreError};
 
 pub use error::SqliteError;
 
@@ -280,6 +289,43 @@ fn immediate<T>(
     f: impl FnOnce(&mut SqliteConnection) -> Result<T, TxError>,
 ) -> Result<T, StoreError> {
     conn.immediate_transaction(f).map_err(StoreError::from)
+}
+
+/// The `LIMIT` and `OFFSET` of a page (an offset past `i64::MAX` is clamped: it finds
+/// nothing either way).
+fn limit_offset(page: PageRequest) -> (i64, i64) {
+    (
+        i64::from(page.per_page),
+        i64::try_from(page.offset()).unwrap_or(i64::MAX),
+    )
+}
+
+/// A `COUNT(*)` as the `total` of a page.
+fn total(count: i64) -> Result<u64, StoreError> {
+    u64::try_from(count).map_err(|e| StoreError::Unexpected(Box::new(e)))
+}
+
+/// The plan SQLite chooses for a query diesel renders, its steps joined by `; `. The binds
+/// are left unset (NULL): the plan depends on the query's shape, not on the values.
+#[cfg(test)]
+fn query_plan<Q>(conn: &mut SqliteConnection, query: &Q) -> Result<String, domain::BoxError>
+where
+    Q: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>,
+{
+    #[derive(QueryableByName)]
+    struct PlanStep {
+        #[diesel(sql_type = Text)]
+        detail: String,
+    }
+
+    let rendered = diesel::debug_query::<diesel::sqlite::Sqlite, _>(query).to_string();
+    let sql = rendered.split(" -- binds:").next().unwrap_or_default();
+    let steps = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}")).load::<PlanStep>(conn)?;
+    Ok(steps
+        .into_iter()
+        .map(|s| s.detail)
+        .collect::<Vec<_>>()
+        .join("; "))
 }
 
 #[async_trait::async_trait]

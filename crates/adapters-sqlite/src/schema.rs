@@ -55,6 +55,8 @@ diesel::table! {
         user_agent -> Nullable<Text>,
         /// Client's address at login.
         ip -> Nullable<Text>,
+        /// The tenant the session's tokens are scoped to (no foreign key).
+        tenant_id -> Nullable<Text>,
     }
 }
 
@@ -90,8 +92,84 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Tenants (organisations).
+    tenants (id) {
+        /// Hyphenated UUID.
+        id -> Text,
+        /// Display name.
+        name -> Text,
+        /// URL-safe name, unique (`tenants_slug_key`).
+        slug -> Text,
+        /// Free text, possibly empty.
+        description -> Text,
+        /// Internet domain, possibly empty.
+        domain -> Text,
+        /// JSON object.
+        settings -> Text,
+        /// Whether members may log in scoped to it.
+        is_active -> Bool,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+        /// Microseconds since the epoch.
+        updated_at -> BigInt,
+        /// Optimistic-concurrency version.
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One role per (tenant, user); the pair is the primary key.
+    memberships (tenant_id, user_id) {
+        /// The tenant.
+        tenant_id -> Text,
+        /// The member.
+        user_id -> Text,
+        /// `admin`, `moderator`, `member` or `viewer`.
+        role -> Text,
+        /// When they joined; microseconds since the epoch.
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// The append-only audit trail (no foreign keys: events outlive what they name).
+    audit_events (id) {
+        /// Hyphenated UUID.
+        id -> Text,
+        /// Microseconds since the epoch.
+        at -> BigInt,
+        /// Who did it.
+        actor_id -> Nullable<Text>,
+        /// In which tenant.
+        tenant_id -> Nullable<Text>,
+        /// Dotted action name.
+        action -> Text,
+        /// `user`, `tenant` or `session`.
+        target_type -> Nullable<Text>,
+        /// Hyphenated UUID of the target.
+        target_id -> Nullable<Text>,
+        /// Client's address.
+        ip -> Nullable<Text>,
+        /// The request that caused it.
+        request_id -> Nullable<Text>,
+        /// JSON object.
+        details -> Text,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(action_tokens -> users (user_id));
+diesel::joinable!(memberships -> tenants (tenant_id));
+diesel::joinable!(memberships -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, action_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    action_tokens,
+    tenants,
+    memberships,
+    audit_events,
+);

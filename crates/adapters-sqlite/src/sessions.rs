@@ -2,18 +2,43 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use domain::model::{NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
+use domain::model::{Journal, NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
 use domain::ports::{SessionStore, StoreError};
 
-use crate::error::db_error;
+use crate::audit::write_journal;
+use crate::error::{TxError, db_error};
 use crate::rows::{self, NewRefreshTokenRow, SessionRow, micros};
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::{SqliteStore, immediate};
 
+/// Revokes (sets `revoked_at = at` on) every unrevoked session of `user` but `keep`, inside
+/// the caller's transaction, returning the ids it revoked.
+pub(crate) fn revoke_live_sessions(
+    conn: &mut SqliteConnection,
+    user: &str,
+    keep: Option<SessionId>,
+    at: DateTime<Utc>,
+) -> Result<Vec<SessionId>, TxError> {
+    // No session id is empty, so `id != ''` keeps nothing when `keep` is `None`.
+    let keep = keep.map(|s| s.to_string()).unwrap_or_default();
+    let live = sessions::table
+        .filter(sessions::user_id.eq(user))
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::id.ne(keep));
+    let ids: Vec<String> = live.clone().select(sessions::id).load(conn)?;
+    diesel::update(live)
+        .set(sessions::revoked_at.eq(micros(at)))
+        .execute(conn)?;
+    Ok(ids
+        .iter()
+        .map(|id| rows::session_id(id))
+        .collect::<Result<_, _>>()?)
+}
+
 #[async_trait::async_trait]
 impl SessionStore for SqliteStore {
     #[tracing::instrument(name = "sqlite.sessions.create", level = "debug", skip_all, fields(session_id = %new.session.id, user_id = %new.session.user_id))]
-    async fn create(&self, new: NewSession) -> Result<(), StoreError> {
+    async fn create(&self, new: NewSession, journal: Journal) -> Result<(), StoreError> {
         self.run(move |conn| {
             immediate(conn, |conn| {
                 let row = SessionRow::from(&new.session);
@@ -31,7 +56,7 @@ impl SessionStore for SqliteStore {
                 diesel::insert_into(refresh_tokens::table)
                     .values(NewRefreshTokenRow::first_of(&new, &row.id))
                     .execute(conn)?;
-                Ok(())
+                write_journal(conn, &journal)
             })
         })
         .await
@@ -142,18 +167,23 @@ impl SessionStore for SqliteStore {
         user: UserId,
         id: SessionId,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<bool, StoreError> {
         self.run(move |conn| {
-            let revoked = diesel::update(
-                sessions::table
-                    .find(id.to_string())
-                    .filter(sessions::user_id.eq(user.to_string()))
-                    .filter(sessions::revoked_at.is_null()),
-            )
-            .set(sessions::revoked_at.eq(micros(at)))
-            .execute(conn)
-            .map_err(db_error)?;
-            Ok(revoked == 1)
+            immediate(conn, |conn| {
+                let revoked = diesel::update(
+                    sessions::table
+                        .find(id.to_string())
+                        .filter(sessions::user_id.eq(user.to_string()))
+                        .filter(sessions::revoked_at.is_null()),
+                )
+                .set(sessions::revoked_at.eq(micros(at)))
+                .execute(conn)?;
+                if revoked == 1 {
+                    write_journal(conn, &journal)?;
+                }
+                Ok(revoked == 1)
+            })
         })
         .await
     }
@@ -163,20 +193,13 @@ impl SessionStore for SqliteStore {
         &self,
         user: UserId,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError> {
         self.run(move |conn| {
             immediate(conn, |conn| {
-                let live = sessions::table
-                    .filter(sessions::user_id.eq(user.to_string()))
-                    .filter(sessions::revoked_at.is_null());
-                let ids: Vec<String> = live.clone().select(sessions::id).load(conn)?;
-                diesel::update(live)
-                    .set(sessions::revoked_at.eq(micros(at)))
-                    .execute(conn)?;
-                Ok(ids
-                    .iter()
-                    .map(|id| rows::session_id(id))
-                    .collect::<Result<_, _>>()?)
+                let revoked = revoke_live_sessions(conn, &user.to_string(), None, at)?;
+                write_journal(conn, &journal)?;
+                Ok(revoked)
             })
         })
         .await

@@ -1,18 +1,26 @@
-//! `UserStore` for [`SqliteStore`]: accounts, credentials and one-time action tokens.
+//! `UserStore` for [`SqliteStore`]: accounts, credentials, the administrators' user list and
+//! one-time action tokens.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
 use domain::model::{
-    Credentials, NewUser, PasswordHash, ProfileChanges, SessionId, User, UserId, UserVersion,
+    Credentials, Journal, NewUser, PasswordHash, Role, SessionId, TokenHash, User, UserId,
+    UserVersion,
 };
-use domain::ports::{ActionPurpose, ActionToken, Login, StoreError, UniqueField, UserStore};
+use domain::ports::{
+    ActionPurpose, ActionToken, Login, PageRequest, Paged, StoreError, StoredActionToken,
+    UniqueField, UserChanges, UserFilter, UserSort, UserStore, UserUpdate,
+};
 
+use crate::audit::write_journal;
 use crate::error::{TxError, db_error};
 use crate::rows::{
-    self, ActionTokenRow, NewActionTokenRow, NewUserRow, ProfileChangeset, UserRow, micros,
+    self, ActionTokenRow, NewActionTokenRow, NewUserRow, UserChangeset, UserRow, json_text, micros,
 };
-use crate::schema::{action_tokens, sessions, users};
-use crate::{SqliteStore, immediate};
+use crate::schema::{action_tokens, memberships, users};
+use crate::sessions::revoke_live_sessions;
+use crate::{SqliteStore, admins, immediate, limit_offset, total};
 
 diesel::define_sql_function! {
     /// SQLite's ASCII lower-casing; `lower(username)` is what `users_username_key` indexes.
@@ -20,7 +28,7 @@ diesel::define_sql_function! {
 }
 
 /// The user with this id, read inside the current connection (or transaction).
-fn load_user(conn: &mut SqliteConnection, id: &str) -> Result<Option<User>, TxError> {
+pub(crate) fn load_user(conn: &mut SqliteConnection, id: &str) -> Result<Option<User>, TxError> {
     let row = users::table
         .find(id)
         .select(UserRow::as_select())
@@ -38,46 +46,120 @@ fn reload_user(conn: &mut SqliteConnection, id: &str) -> Result<User, TxError> {
     })
 }
 
-fn user_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool, TxError> {
+/// Whether a user with this id exists.
+pub(crate) fn user_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool, TxError> {
     Ok(diesel::select(diesel::dsl::exists(users::table.find(id))).get_result(conn)?)
+}
+
+fn email_taken(conn: &mut SqliteConnection, email: &str) -> Result<bool, TxError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        users::table.filter(users::email.eq(email)),
+    ))
+    .get_result(conn)?)
+}
+
+/// Inserts a user inside the caller's transaction. When both the e-mail and the username are
+/// taken, every store reports the e-mail: it is checked first (safe under the write lock),
+/// and the unique indexes catch the username (and the e-mail, as a backstop).
+pub(crate) fn insert_user(conn: &mut SqliteConnection, user: &NewUser) -> Result<User, TxError> {
+    if email_taken(conn, user.email.as_str())? {
+        return Err(StoreError::Duplicate(UniqueField::Email).into());
+    }
+    diesel::insert_into(users::table)
+        .values(NewUserRow::from(user))
+        .execute(conn)?;
+    reload_user(conn, &user.id.to_string())
+}
+
+/// `q` as a `LIKE` pattern matching it as a substring: lower-cased the way SQLite's `lower()`
+/// does it (ASCII only, so that a non-ASCII letter still matches itself), with `\`, `%` and
+/// `_` escaped for `ESCAPE '\'`, so that they match only themselves.
+fn substring_pattern(q: &str) -> String {
+    let mut pattern = String::with_capacity(q.len() + 2);
+    pattern.push('%');
+    for c in q.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c.to_ascii_lowercase());
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The users matching `filter`, in no particular order.
+fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, Sqlite> {
+    let mut query = users::table.into_boxed();
+    if let Some(q) = &filter.q {
+        let pattern = substring_pattern(q);
+        query = query.filter(
+            lower(users::email)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(users::username).like(pattern.clone()).escape('\\'))
+                .or(lower(users::first_name).like(pattern.clone()).escape('\\'))
+                .or(lower(users::last_name).like(pattern).escape('\\')),
+        );
+    }
+    if let Some(role) = filter.role {
+        query = query.filter(users::role.eq(role.as_str()));
+    }
+    if let Some(active) = filter.is_active {
+        query = query.filter(users::is_active.eq(active));
+    }
+    if let Some(tenant) = filter.tenant {
+        query = query.filter(
+            users::id.eq_any(
+                memberships::table
+                    .filter(memberships::tenant_id.eq(tenant.to_string()))
+                    .select(memberships::user_id),
+            ),
+        );
+    }
+    query
+}
+
+/// One page of the users matching `filter` in `sort` order, ties broken by id: the query
+/// [`UserStore::list`] runs.
+pub(crate) fn page_query(
+    filter: &UserFilter,
+    sort: UserSort,
+    page: PageRequest,
+) -> users::BoxedQuery<
+    'static,
+    Sqlite,
+    diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<UserRow, Sqlite>>,
+> {
+    let query = filtered(filter).select(UserRow::as_select());
+    // E-mail addresses and lower-cased usernames are unique (`users_email_key`,
+    // `users_username_key`), so they have no ties to break, and their index serves the order
+    // alone.
+    let query = match sort {
+        UserSort::CreatedAt => query
+            .order_by(users::created_at.asc())
+            .then_order_by(users::id.asc()),
+        UserSort::CreatedAtDesc => query
+            .order_by(users::created_at.desc())
+            .then_order_by(users::id.asc()),
+        UserSort::Email => query.order_by(users::email.asc()),
+        UserSort::Username => query.order_by(lower(users::username).asc()),
+    };
+    let (limit, offset) = limit_offset(page);
+    query.limit(limit).offset(offset)
 }
 
 #[async_trait::async_trait]
 impl UserStore for SqliteStore {
     #[tracing::instrument(name = "sqlite.users.insert", level = "debug", skip_all, fields(user_id = %user.id))]
-    async fn insert(&self, user: NewUser) -> Result<User, StoreError> {
-        let email = user.email.as_str().to_owned();
-        let result = self
-            .run(move |conn| {
-                immediate(conn, |conn| {
-                    diesel::insert_into(users::table)
-                        .values(NewUserRow::from(&user))
-                        .execute(conn)?;
-                    reload_user(conn, &user.id.to_string())
-                })
+    async fn insert(&self, user: NewUser, journal: Journal) -> Result<User, StoreError> {
+        self.run(move |conn| {
+            immediate(conn, |conn| {
+                let stored = insert_user(conn, &user)?;
+                write_journal(conn, &journal)?;
+                Ok(stored)
             })
-            .await;
-        match result {
-            // Both may be taken; which constraint SQLite reports first is its own business, so
-            // the e-mail is checked first, as in every store.
-            Err(StoreError::Duplicate(_)) => {
-                let taken: i64 = self
-                    .run(move |conn| {
-                        users::table
-                            .filter(users::email.eq(email))
-                            .count()
-                            .get_result(conn)
-                            .map_err(db_error)
-                    })
-                    .await?;
-                Err(StoreError::Duplicate(if taken > 0 {
-                    UniqueField::Email
-                } else {
-                    UniqueField::Username
-                }))
-            }
-            other => other,
-        }
+        })
+        .await
     }
 
     #[tracing::instrument(name = "sqlite.users.find_by_id", level = "debug", skip_all, fields(user_id = %id))]
@@ -122,50 +204,123 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    #[tracing::instrument(name = "sqlite.users.update_profile", level = "debug", skip_all, fields(user_id = %id))]
-    async fn update_profile(
+    #[tracing::instrument(name = "sqlite.users.update", level = "debug", skip_all, fields(user_id = %id))]
+    async fn update(
         &self,
         id: UserId,
-        changes: ProfileChanges,
+        changes: UserChanges,
         expected_version: Option<UserVersion>,
         at: DateTime<Utc>,
-    ) -> Result<User, StoreError> {
+        journal: Journal,
+    ) -> Result<UserUpdate, StoreError> {
         let preferences = changes
+            .profile
             .preferences
-            .map(|p| serde_json::to_string(p.as_map()))
-            .transpose()
-            .map_err(|e| StoreError::Unexpected(Box::new(e)))?;
-        let changeset = ProfileChangeset {
-            first_name: changes.first_name.map(|n| n.as_str().to_owned()),
-            last_name: changes.last_name.map(|n| n.as_str().to_owned()),
-            username: changes.username.map(|n| n.as_str().to_owned()),
-            preferences,
-        };
+            .as_ref()
+            .map(|p| json_text(p.as_map()))
+            .transpose()?;
         self.run(move |conn| {
             immediate(conn, |conn| {
                 let id = id.to_string();
-                let set = (
-                    changeset,
-                    users::version.eq(users::version + 1),
-                    users::updated_at.eq(micros(at)),
-                );
-                let target = users::table.find(&id);
-                let updated = match expected_version {
-                    Some(version) => diesel::update(target.filter(users::version.eq(version)))
-                        .set(set)
-                        .execute(conn)?,
-                    None => diesel::update(target).set(set).execute(conn)?,
-                };
-                if updated == 0 {
-                    let error = if expected_version.is_some() && user_exists(conn, &id)? {
-                        StoreError::StaleVersion
-                    } else {
-                        StoreError::NotFound
-                    };
-                    return Err(error.into());
+                let current = load_user(conn, &id)?.ok_or(StoreError::NotFound)?;
+                if expected_version.is_some_and(|expected| expected != current.version) {
+                    return Err(StoreError::StaleVersion.into());
                 }
-                reload_user(conn, &id)
+                let active_after = changes.is_active.unwrap_or(current.is_active);
+                let admin_after = changes.role.unwrap_or(current.role) == Role::Admin;
+                if current.role == Role::Admin
+                    && current.is_active
+                    && !(admin_after && active_after)
+                {
+                    admins::keep_a_system_admin(conn, &id)?;
+                }
+                if current.is_active && !active_after {
+                    admins::keep_the_admins_of_every_tenant_of(conn, &id)?;
+                }
+                // Only a different address is a change: re-sending the current one neither
+                // collides with itself nor unverifies it.
+                let new_email = changes.email.as_ref().filter(|e| **e != current.email);
+                if let Some(email) = new_email
+                    && email_taken(conn, email.as_str())?
+                {
+                    return Err(StoreError::Duplicate(UniqueField::Email).into());
+                }
+                let profile = &changes.profile;
+                let changeset = UserChangeset {
+                    first_name: profile.first_name.as_ref().map(|n| n.as_str().to_owned()),
+                    last_name: profile.last_name.as_ref().map(|n| n.as_str().to_owned()),
+                    username: profile.username.as_ref().map(|n| n.as_str().to_owned()),
+                    preferences,
+                    email: new_email.map(|e| e.as_str().to_owned()),
+                    role: changes.role.map(Role::as_str),
+                    is_active: changes.is_active,
+                    email_verified: new_email.map(|_| false),
+                };
+                diesel::update(users::table.find(&id))
+                    .set((
+                        changeset,
+                        users::version.eq(users::version + 1),
+                        users::updated_at.eq(micros(at)),
+                    ))
+                    .execute(conn)?;
+                let revoked = if changes.is_active == Some(false) {
+                    revoke_live_sessions(conn, &id, None, at)?
+                } else {
+                    Vec::new()
+                };
+                write_journal(conn, &journal)?;
+                Ok(UserUpdate {
+                    user: reload_user(conn, &id)?,
+                    revoked,
+                })
             })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.users.delete", level = "debug", skip_all, fields(user_id = %id))]
+    async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            immediate(conn, |conn| {
+                let id = id.to_string();
+                let current = load_user(conn, &id)?.ok_or(StoreError::NotFound)?;
+                if current.role == Role::Admin && current.is_active {
+                    admins::keep_a_system_admin(conn, &id)?;
+                }
+                if current.is_active {
+                    admins::keep_the_admins_of_every_tenant_of(conn, &id)?;
+                }
+                // Sessions (with their refresh tokens), action tokens and memberships go by
+                // their foreign keys' ON DELETE CASCADE; audit events have no foreign key.
+                diesel::delete(users::table.find(&id)).execute(conn)?;
+                write_journal(conn, &journal)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.users.list", level = "debug", skip_all)]
+    async fn list(
+        &self,
+        filter: UserFilter,
+        sort: UserSort,
+        page: PageRequest,
+    ) -> Result<Paged<User>, StoreError> {
+        self.run(move |conn| {
+            // One read transaction, so that the page and the total see the same snapshot.
+            conn.transaction(|conn| {
+                let rows: Vec<UserRow> = page_query(&filter, sort, page).load(conn)?;
+                let count: i64 = filtered(&filter).count().get_result(conn)?;
+                let items = rows
+                    .into_iter()
+                    .map(User::try_from)
+                    .collect::<Result<_, _>>()?;
+                Ok::<_, TxError>(Paged {
+                    items,
+                    total: total(count)?,
+                })
+            })
+            .map_err(StoreError::from)
         })
         .await
     }
@@ -177,6 +332,7 @@ impl UserStore for SqliteStore {
         hash: PasswordHash,
         keep: Option<SessionId>,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError> {
         self.run(move |conn| {
             immediate(conn, |conn| {
@@ -191,20 +347,9 @@ impl UserStore for SqliteStore {
                 if updated == 0 {
                     return Err(StoreError::NotFound.into());
                 }
-                // No session id is empty, so `id != ''` keeps nothing when `keep` is `None`.
-                let keep = keep.map(|s| s.to_string()).unwrap_or_default();
-                let live = sessions::table
-                    .filter(sessions::user_id.eq(&id))
-                    .filter(sessions::revoked_at.is_null())
-                    .filter(sessions::id.ne(&keep));
-                let revoked: Vec<String> = live.select(sessions::id).load(conn)?;
-                diesel::update(live)
-                    .set(sessions::revoked_at.eq(micros(at)))
-                    .execute(conn)?;
-                Ok(revoked
-                    .iter()
-                    .map(|s| rows::session_id(s))
-                    .collect::<Result<_, _>>()?)
+                let revoked = revoke_live_sessions(conn, &id, keep, at)?;
+                write_journal(conn, &journal)?;
+                Ok(revoked)
             })
         })
         .await
@@ -222,14 +367,37 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    #[tracing::instrument(name = "sqlite.users.verify_email", level = "debug", skip_all)]
-    async fn verify_email(
+    #[tracing::instrument(name = "sqlite.users.find_action_token", level = "debug", skip_all)]
+    async fn find_action_token(
         &self,
-        token: &domain::model::TokenHash,
-        at: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError> {
+        token: &TokenHash,
+    ) -> Result<Option<StoredActionToken>, StoreError> {
         let token = token.as_str().to_owned();
         self.run(move |conn| {
+            action_tokens::table
+                .find(&token)
+                .select(ActionTokenRow::as_select())
+                .first(conn)
+                .optional()
+                .map_err(db_error)?
+                .map(StoredActionToken::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.users.verify_email", level = "debug", skip_all, fields(user_id = %user))]
+    async fn verify_email(
+        &self,
+        token: &TokenHash,
+        user: UserId,
+        at: DateTime<Utc>,
+        journal: Journal,
+    ) -> Result<bool, StoreError> {
+        let token = token.as_str().to_owned();
+        self.run(move |conn| {
+            // BEGIN IMMEDIATE holds the write lock from the first read, so no concurrent call
+            // can spend the token between the check and the update.
             immediate(conn, |conn| {
                 let Some(row) = action_tokens::table
                     .find(&token)
@@ -237,13 +405,14 @@ impl UserStore for SqliteStore {
                     .first(conn)
                     .optional()?
                 else {
-                    return Ok(None);
+                    return Ok(false);
                 };
                 let spendable = row.purpose == ActionPurpose::VerifyEmail.as_str()
                     && row.used_at.is_none()
-                    && micros(at) < row.expires_at;
+                    && micros(at) < row.expires_at
+                    && row.user_id == user.to_string();
                 if !spendable {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 let spent = diesel::update(
                     action_tokens::table
@@ -269,7 +438,8 @@ impl UserStore for SqliteStore {
                     )
                     .into());
                 }
-                Ok(Some(rows::user_id("action_tokens.user_id", &row.user_id)?))
+                write_journal(conn, &journal)?;
+                Ok(true)
             })
         })
         .await
@@ -278,33 +448,10 @@ impl UserStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use diesel::sqlite::Sqlite;
     use diesel_migrations::MigrationHarness;
 
     use super::*;
-
-    #[derive(QueryableByName)]
-    struct PlanStep {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        detail: String,
-    }
-
-    /// The plan SQLite chooses for a query diesel renders, with its one text bind.
-    fn plan<Q>(conn: &mut SqliteConnection, query: &Q) -> Result<String, domain::BoxError>
-    where
-        Q: diesel::query_builder::QueryFragment<Sqlite>,
-    {
-        let rendered = diesel::debug_query::<Sqlite, _>(query).to_string();
-        let sql = rendered.split(" -- binds:").next().unwrap_or_default();
-        let steps = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .bind::<diesel::sql_types::Text, _>("x")
-            .load::<PlanStep>(conn)?;
-        Ok(steps
-            .into_iter()
-            .map(|s| s.detail)
-            .collect::<Vec<_>>()
-            .join("; "))
-    }
+    use crate::query_plan;
 
     #[test]
     fn logins_are_looked_up_through_the_unique_indexes() -> Result<(), domain::BoxError> {
@@ -314,18 +461,54 @@ mod tests {
         let by_username = users::table
             .filter(lower(users::username).eq(lower("x")))
             .select(users::id);
-        let by_username = plan(&mut conn, &by_username)?;
+        let by_username = query_plan(&mut conn, &by_username)?;
         assert!(
             by_username.contains("USING INDEX users_username_key"),
             "{by_username}"
         );
 
         let by_email = users::table.filter(users::email.eq("x")).select(users::id);
-        let by_email = plan(&mut conn, &by_email)?;
+        let by_email = query_plan(&mut conn, &by_email)?;
         assert!(
             by_email.contains("USING INDEX users_email_key"),
             "{by_email}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn the_default_user_list_order_reads_the_creation_index() -> Result<(), domain::BoxError> {
+        let mut conn = SqliteConnection::establish(":memory:")?;
+        conn.run_pending_migrations(crate::MIGRATIONS)?;
+        let page = PageRequest {
+            page: 2,
+            per_page: 20,
+        };
+        let default = page_query(&UserFilter::default(), UserSort::default(), page);
+        let default = query_plan(&mut conn, &default)?;
+        assert!(
+            default.contains("USING INDEX users_created_at_idx"),
+            "{default}"
+        );
+        // Newest first with ties by id *ascending* (as the port orders them) reads the index
+        // backwards and sorts only each run of equal `created_at` ("FOR LAST TERM"): never
+        // the whole table.
+        assert!(
+            !default.contains("USE TEMP B-TREE FOR ORDER BY"),
+            "no sort of the whole table: {default}"
+        );
+        for sort in [UserSort::CreatedAt, UserSort::Email, UserSort::Username] {
+            let plan = query_plan(&mut conn, &page_query(&UserFilter::default(), sort, page))?;
+            assert!(
+                plan.starts_with("SCAN users USING INDEX") && !plan.contains("TEMP B-TREE"),
+                "{sort:?} reads an index in order: {plan}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn like_wildcards_in_a_search_match_only_themselves() {
+        assert_eq!(substring_pattern("Ab%_\\É"), "%ab\\%\\_\\\\É%");
     }
 }

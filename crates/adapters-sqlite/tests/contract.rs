@@ -7,7 +7,7 @@ use std::time::Duration;
 use adapters_sqlite::SqliteStore;
 use chrono::DateTime;
 use diesel::prelude::*;
-use domain::model::{Email, NewUser, PasswordHash, PersonName, Role, UserId, Username};
+use domain::model::{Email, Journal, NewUser, PasswordHash, PersonName, Role, UserId, Username};
 use domain::ports::UserStore;
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -25,7 +25,21 @@ async fn fresh() -> (SqliteStore, TempDir) {
     (store, dir)
 }
 
-ums_tests::store_contract_tests!(fresh);
+/// Makes every later insert into `audit_events` fail, through a connection of its own to the
+/// guard's database file, so that the contract can check that no change outlives its journal.
+fn break_audit(dir: &TempDir) {
+    let path = dir.path().join("ums.db");
+    let mut conn = SqliteConnection::establish(path.to_str().expect("UTF-8 path"))
+        .expect("a direct connection");
+    diesel::sql_query(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+         BEGIN SELECT RAISE(ABORT, 'audit insert refused by the test'); END;",
+    )
+    .execute(&mut conn)
+    .expect("install the trigger");
+}
+
+ums_tests::store_contract_tests!(fresh, break_audit);
 
 /// Checks of what the contract cannot see: pragmas, migrations, files, locks.
 mod sqlite_specific {
@@ -125,14 +139,25 @@ mod sqlite_specific {
         let store = SqliteStore::open(path, 1, TIMEOUT).unwrap();
 
         let applied = store.run_migrations().unwrap();
-        assert_eq!(applied, vec!["20261121000000".to_owned()]);
+        assert_eq!(
+            applied,
+            vec!["20261121000000".to_owned(), "20261203000000".to_owned()]
+        );
         assert_eq!(
             store.run_migrations().unwrap(),
             Vec::<String>::new(),
             "idempotent"
         );
         let migrated = schema(path);
-        for table in ["users", "sessions", "refresh_tokens", "action_tokens"] {
+        for table in [
+            "users",
+            "sessions",
+            "refresh_tokens",
+            "action_tokens",
+            "tenants",
+            "memberships",
+            "audit_events",
+        ] {
             assert!(
                 migrated
                     .iter()
@@ -143,17 +168,36 @@ mod sqlite_specific {
         for index in [
             "users_email_key",
             "users_username_key",
+            "users_created_at_idx",
             "sessions_user_id_idx",
+            "tenants_slug_key",
+            "tenants_created_at_idx",
+            "memberships_user_id_idx",
+            "audit_events_at_idx",
+            "audit_events_tenant_idx",
+            "audit_events_actor_idx",
+            "audit_events_target_idx",
         ] {
             assert!(
                 migrated
                     .iter()
-                    .any(|(kind, name, _)| kind == "index" && name == index)
+                    .any(|(kind, name, _)| kind == "index" && name == index),
+                "{index} exists"
             );
         }
+        assert!(
+            migrated.iter().any(|(kind, name, sql)| kind == "table"
+                && name == "sessions"
+                && sql.as_deref().is_some_and(|sql| sql.contains("tenant_id"))),
+            "sessions has its tenant column"
+        );
 
         let reverted = store.revert_all_migrations().unwrap();
-        assert_eq!(reverted, applied);
+        let newest_first: Vec<String> = applied.iter().rev().cloned().collect();
+        assert_eq!(
+            reverted, newest_first,
+            "every migration is reverted, newest first"
+        );
         let names: Vec<_> = schema(path).into_iter().map(|(_, name, _)| name).collect();
         assert_eq!(
             names,
@@ -179,7 +223,7 @@ mod sqlite_specific {
         let store = SqliteStore::open(&url, 2, TIMEOUT).unwrap();
         assert!(path.exists(), "open creates the file");
         store.run_migrations().unwrap();
-        let stored = store.insert(user(1)).await.unwrap();
+        let stored = store.insert(user(1), Journal::default()).await.unwrap();
         drop(store);
 
         let reopened = SqliteStore::open(&url, 2, TIMEOUT).unwrap();
@@ -217,7 +261,7 @@ mod sqlite_specific {
             .unwrap();
 
         let started = std::time::Instant::now();
-        let result = store.insert(user(1)).await;
+        let result = store.insert(user(1), Journal::default()).await;
         assert!(
             matches!(result, Err(domain::ports::StoreError::Unavailable(_))),
             "got {result:?}"
@@ -228,6 +272,6 @@ mod sqlite_specific {
         );
 
         diesel::sql_query("ROLLBACK").execute(&mut blocker).unwrap();
-        store.insert(user(1)).await.unwrap();
+        store.insert(user(1), Journal::default()).await.unwrap();
     }
 }

@@ -1,8 +1,9 @@
 //! Domain errors to HTTP errors: the one mapping, one `From` per operation error.
 
+use domain::ports::LastAdmin;
 use domain::services::{
-    ChangePasswordError, LoginError, LogoutError, RefreshError, RegisterError,
-    ResendVerificationError, UpdateProfileError, VerifyEmailError,
+    ChangePasswordError, Conflict, LoginError, LogoutError, ManageError, RefreshError,
+    RegisterError, ResendVerificationError, UpdateProfileError, VerifyEmailError,
 };
 
 use crate::problem::ApiError;
@@ -27,6 +28,7 @@ impl From<LoginError> for ApiError {
             LoginError::InvalidCredentials => {
                 Self::unauthorized("The login or password is incorrect.", false)
             }
+            LoginError::TenantForbidden => Self::Forbidden,
             LoginError::TooManyAttempts { retry_after_secs } => {
                 Self::TooManyRequests(retry_after_secs)
             }
@@ -105,6 +107,35 @@ impl From<ChangePasswordError> for ApiError {
             ChangePasswordError::Forbidden => Self::Forbidden,
             ChangePasswordError::Unavailable(source) => Self::Unavailable(source),
             ChangePasswordError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(error: ManageError) -> Self {
+        match error {
+            ManageError::Invalid(errors) => Self::Validation(errors),
+            ManageError::Forbidden => Self::Forbidden,
+            ManageError::NotFound => Self::NotFound,
+            ManageError::Conflict(conflict) => Self::Conflict(match conflict {
+                Conflict::EmailTaken => {
+                    "An account with this e-mail address already exists.".to_owned()
+                }
+                Conflict::UsernameTaken => "This username is taken.".to_owned(),
+                Conflict::SlugTaken => "A tenant with this slug already exists.".to_owned(),
+                Conflict::AlreadyMember => {
+                    "The user is a member of this tenant already.".to_owned()
+                }
+                Conflict::LastAdmin(LastAdmin::System) => {
+                    "This would leave no active system administrator.".to_owned()
+                }
+                Conflict::LastAdmin(LastAdmin::Tenant(tenant)) => {
+                    format!("This would leave tenant {tenant} without an active administrator.")
+                }
+            }),
+            ManageError::PreconditionFailed => Self::PreconditionFailed,
+            ManageError::Unavailable(source) => Self::Unavailable(source),
+            ManageError::Unexpected(source) => Self::Internal(source),
         }
     }
 }

@@ -145,13 +145,14 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
+        let client = client_info(req);
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let token = token?;
             state
                 .auth
-                .authenticate(&token)
+                .authenticate(&token, client)
                 .await
                 .map(Authenticated)
                 .map_err(|error| match error {
@@ -229,14 +230,133 @@ impl FromRequest for Client {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user_agent = req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let ip = req.peer_addr().map(|addr| addr.ip().to_string());
-        std::future::ready(Ok(Self(ClientInfo { user_agent, ip })))
+        std::future::ready(Ok(Self(client_info(req))))
     }
+}
+
+/// The client of a request: its user agent, TCP peer address and request id.
+fn client_info(req: &HttpRequest) -> ClientInfo {
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ip = req.peer_addr().map(|addr| addr.ip().to_string());
+    ClientInfo {
+        user_agent,
+        ip,
+        request_id: crate::problem::current_request_id(),
+    }
+}
+
+/// Largest `per_page` of any list.
+pub const MAX_PER_PAGE: u32 = 100;
+/// `per_page` when none is given.
+pub const DEFAULT_PER_PAGE: u32 = 20;
+
+/// A query string, taken apart parameter by parameter: a handler takes what it knows,
+/// collecting every bad value under its parameter's name, and [`QueryParams::finish`] refuses
+/// whatever is left (an unknown or repeated parameter) with the same 422.
+#[derive(Debug)]
+pub struct QueryParams {
+    pairs: Vec<(String, String)>,
+    errors: ValidationErrors,
+}
+
+impl FromRequest for QueryParams {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let result = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map(|query| Self {
+                pairs: query.into_inner(),
+                errors: ValidationErrors::new(),
+            })
+            .map_err(|_| ApiError::BadRequest("The query string is malformed.".to_owned()));
+        std::future::ready(result)
+    }
+}
+
+impl QueryParams {
+    /// The raw value of `name` (each parameter at most once).
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        let mut values = Vec::new();
+        self.pairs.retain(|(key, value)| {
+            if key == name {
+                values.push(value.clone());
+                false
+            } else {
+                true
+            }
+        });
+        if values.len() > 1 {
+            self.errors.add(name, "must be given at most once");
+        }
+        values.into_iter().next()
+    }
+
+    /// `name` parsed by `parse`, its error message recorded under `name`.
+    pub fn parse<T, E: std::fmt::Display>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let raw = self.take(name)?;
+        match parse(&raw) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.errors.add(name, error.to_string());
+                None
+            }
+        }
+    }
+
+    /// `page` (from 1) and `per_page` (1 to [`MAX_PER_PAGE`]).
+    pub fn page(&mut self) -> domain::ports::PageRequest {
+        let page = self
+            .parse("page", |raw| match raw.parse::<u32>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+                _ => Err("must be a whole number from 1 to 1000000"),
+            })
+            .unwrap_or(1);
+        let per_page = self
+            .parse("per_page", |raw| match raw.parse::<u32>() {
+                Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
+                _ => Err(format!("must be a whole number from 1 to {MAX_PER_PAGE}")),
+            })
+            .unwrap_or(DEFAULT_PER_PAGE);
+        domain::ports::PageRequest { page, per_page }
+    }
+
+    /// Refuses unknown parameters and reports every recorded error.
+    ///
+    /// # Errors
+    /// 422 naming each bad parameter.
+    pub fn finish(mut self) -> Result<(), ApiError> {
+        for (key, _) in std::mem::take(&mut self.pairs) {
+            self.errors.add(&key, "is not a known parameter");
+        }
+        self.errors.into_result().map_err(ApiError::Validation)
+    }
+}
+
+/// A path segment naming a user, as a UUID.
+///
+/// # Errors
+/// 404 for anything that is not a UUID (no such user can exist).
+pub fn user_id(raw: &str) -> Result<domain::model::UserId, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(domain::model::UserId::from_uuid)
+        .map_err(|_| ApiError::NotFound)
+}
+
+/// A path segment naming a tenant, by id or slug.
+///
+/// # Errors
+/// 404 for anything that is neither (no such tenant can exist).
+pub fn tenant_ref(raw: &str) -> Result<domain::model::TenantRef, ApiError> {
+    domain::model::TenantRef::parse(raw).map_err(|_| ApiError::NotFound)
 }
 
 #[cfg(test)]

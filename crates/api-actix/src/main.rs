@@ -1,4 +1,4 @@
-//! The `ums` command: `serve` (default), `migrate`, `create-admin`, `openapi`.
+//! The `ums` command: `serve` (default), `migrate`, `create-admin`, `create-tenant`, `openapi`.
 
 use std::process::ExitCode;
 
@@ -7,7 +7,10 @@ use api_actix::startup::{self, Application};
 use api_actix::{openapi, telemetry};
 use clap::{Parser, Subcommand};
 use domain::model::Role;
-use domain::services::{RegisterError, Registration};
+use domain::ports::Login;
+use domain::services::{
+    AdminInput, ManageError, NewTenantInput, RegisterError, Registration, command_line,
+};
 use secrecy::SecretString;
 
 /// UMS, the user management service.
@@ -33,6 +36,18 @@ enum Command {
         /// The administrator's username.
         #[arg(long)]
         username: String,
+    },
+    /// Create a tenant, optionally with an existing user as its first admin.
+    CreateTenant {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Unique URL-safe name, `[a-z0-9-]{3,63}`.
+        #[arg(long)]
+        slug: String,
+        /// E-mail address of an existing user to make the tenant's admin.
+        #[arg(long)]
+        admin_email: Option<String>,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -66,6 +81,13 @@ fn main() -> ExitCode {
         Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate(&settings))),
         Command::CreateAdmin { email, username } => {
             runtime().and_then(|rt| rt.block_on(create_admin(&settings, email, username)))
+        }
+        Command::CreateTenant {
+            name,
+            slug,
+            admin_email,
+        } => {
+            runtime().and_then(|rt| rt.block_on(create_tenant(&settings, name, slug, admin_email)))
         }
     };
     match result {
@@ -126,7 +148,7 @@ async fn create_admin(settings: &Settings, email: String, username: String) -> R
     };
     match services
         .auth
-        .create_user(registration, Role::Admin, true)
+        .create_user(registration, Role::Admin, true, None, &command_line())
         .await
     {
         Ok(user) => {
@@ -136,6 +158,54 @@ async fn create_admin(settings: &Settings, email: String, username: String) -> R
         Err(RegisterError::Invalid(errors)) => Err(format!("invalid administrator: {errors}")),
         Err(RegisterError::EmailTaken) => Err("that e-mail address is already registered".into()),
         Err(RegisterError::UsernameTaken) => Err("that username is taken".into()),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+async fn create_tenant(
+    settings: &Settings,
+    name: String,
+    slug: String,
+    admin_email: Option<String>,
+) -> Result<(), String> {
+    let store = startup::open_store(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let admin = match admin_email {
+        None => None,
+        Some(raw) => {
+            let email =
+                domain::model::Email::parse(&raw).map_err(|e| format!("--admin-email: {e}"))?;
+            let user = store
+                .users
+                .find_credentials(&Login::Email(email))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("--admin-email: no user has the address {raw}"))?;
+            Some(AdminInput::Existing(user.user.id))
+        }
+    };
+    drop(store);
+    let services = startup::compose(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let input = NewTenantInput {
+        name,
+        slug,
+        admin,
+        ..NewTenantInput::default()
+    };
+    match services
+        .tenants
+        .create_as_operator(input, &command_line())
+        .await
+    {
+        Ok(tenant) => {
+            println!("created tenant {} ({})", tenant.slug.as_str(), tenant.id);
+            Ok(())
+        }
+        Err(ManageError::Invalid(errors)) => Err(format!("invalid tenant: {errors}")),
+        Err(other @ ManageError::Conflict(_)) => Err(other.to_string()),
         Err(other) => Err(other.to_string()),
     }
 }

@@ -16,7 +16,8 @@ use crate::routes;
     info(
         title = "UMS",
         description = "User management service: registration, login with JWT access tokens and \
-                       rotating refresh tokens, sessions, profiles. Errors are RFC 9457 problem \
+                       rotating refresh tokens, sessions, profiles, tenants with per-tenant roles, \
+                       user administration and an audit trail. Errors are RFC 9457 problem \
                        documents.",
         license(name = "MIT OR Apache-2.0")
     ),
@@ -31,6 +32,24 @@ use crate::routes;
         routes::me::get_me,
         routes::me::update_me,
         routes::me::change_password,
+        routes::me::my_tenants,
+        routes::users::list,
+        routes::users::create,
+        routes::users::get,
+        routes::users::update,
+        routes::users::delete,
+        routes::users::unlock,
+        routes::users::tenants,
+        routes::tenants::list,
+        routes::tenants::create,
+        routes::tenants::get,
+        routes::tenants::update,
+        routes::tenants::delete,
+        routes::tenants::members,
+        routes::tenants::add_member,
+        routes::tenants::change_role,
+        routes::tenants::remove_member,
+        routes::audit::list,
         routes::health::health,
         routes::health::ready,
         routes::health::openapi_json,
@@ -41,6 +60,9 @@ use crate::routes;
     tags(
         (name = "auth", description = "Registration, login, tokens, e-mail verification"),
         (name = "me", description = "The signed-in user's own account"),
+        (name = "users", description = "User administration"),
+        (name = "tenants", description = "Tenants (labs), members and roles"),
+        (name = "audit", description = "The audit trail"),
         (name = "operations", description = "Health and documentation"),
     )
 )]

@@ -124,6 +124,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Log format (`UMS_LOG_FORMAT`: `text` or `json`, default `text`).
     pub log_format: LogFormat,
+    /// Audit events older than this many days are deleted hourly
+    /// (`UMS_AUDIT_RETENTION_DAYS`, 1-36500; unset: kept for ever).
+    pub audit_retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -243,6 +246,7 @@ impl Settings {
                 .unwrap_or_else(|| "UMS <no-reply@localhost>".to_owned()),
             max_body_bytes: env.number("UMS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024)?,
             log_format,
+            audit_retention_days: env.optional_number("UMS_AUDIT_RETENTION_DAYS", 1, 36_500)?,
         })
     }
 }

@@ -21,10 +21,12 @@ use adapters_sqlite::SqliteStore;
 use chrono::TimeDelta;
 use domain::cache::CachedStore;
 use domain::ports::{
-    Clock, LoginThrottle, PasswordHasher, Readiness, SessionStore, TokenRevocation, UserCache,
-    UserStore,
+    AuditLog, Clock, LoginThrottle, PasswordHasher, Readiness, SessionStore, TenantStore,
+    TokenRevocation, UserCache, UserStore,
 };
-use domain::services::{AccountService, AuthService, Ports};
+use domain::services::{
+    AccountService, AuditService, AuthService, Ports, TenantService, UserAdminService,
+};
 use secrecy::{ExposeSecret, SecretString};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -65,6 +67,12 @@ pub struct Services {
     pub auth: AuthService,
     /// Account use cases.
     pub account: AccountService,
+    /// Tenant use cases.
+    pub tenants: TenantService,
+    /// User administration.
+    pub users: UserAdminService,
+    /// The audit trail.
+    pub audit: AuditService,
     /// The dependencies the readiness probe reports, by name (`database`, `cache`).
     pub readiness: Vec<(&'static str, Arc<dyn Readiness>)>,
 }
@@ -75,12 +83,16 @@ impl std::fmt::Debug for Services {
     }
 }
 
-/// An opened store: the same adapter behind both storage ports, and its readiness probe.
+/// An opened store: the same adapter behind every storage port, and its readiness probe.
 pub struct OpenedStore {
     /// The user store.
     pub users: Arc<dyn UserStore>,
     /// The session store.
     pub sessions: Arc<dyn SessionStore>,
+    /// The tenant store.
+    pub tenants: Arc<dyn TenantStore>,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
     /// Its readiness probe.
     pub readiness: Arc<dyn Readiness>,
     /// What it is, for the log (no secrets).
@@ -119,6 +131,8 @@ pub async fn open_store(settings: &Settings) -> Result<OpenedStore, StartupError
             Ok(OpenedStore {
                 users: store.clone(),
                 sessions: store.clone(),
+                tenants: store.clone(),
+                audit: store.clone(),
                 readiness: store,
                 description: format!("sqlite ({location})"),
                 applied,
@@ -141,6 +155,8 @@ pub async fn open_store(settings: &Settings) -> Result<OpenedStore, StartupError
             Ok(OpenedStore {
                 users: store.clone(),
                 sessions: store.clone(),
+                tenants: store.clone(),
+                audit: store.clone(),
                 readiness: store,
                 description: format!("postgres ({shown})"),
                 applied,
@@ -245,6 +261,8 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
     let ports = Ports {
         users: cached.clone(),
         sessions: cached,
+        tenants: store.tenants,
+        audit: store.audit,
         hasher,
         strength: Arc::new(ZxcvbnStrength),
         tokens: Arc::new(tokens),
@@ -274,10 +292,13 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
     if restored > 0 {
         tracing::info!(sessions = restored, "restored recently revoked sessions");
     }
-    let account = AccountService::new(ports, settings.auth.clone());
+    let account = AccountService::new(ports.clone(), settings.auth.clone());
     Ok(Services {
         auth,
         account,
+        tenants: TenantService::new(ports.clone(), settings.auth.clone()),
+        users: UserAdminService::new(ports.clone(), settings.auth.clone()),
+        audit: AuditService::new(ports),
         readiness: vec![("database", store.readiness), ("cache", shared.readiness)],
     })
 }
@@ -364,6 +385,32 @@ fn spawn_revocation_keeper(auth: AuthService) {
     });
 }
 
+/// Rows the retention job deletes per statement, so no transaction holds locks for long.
+const RETENTION_BATCH: u32 = 1000;
+
+/// With `UMS_AUDIT_RETENTION_DAYS`, deletes older audit events now and then hourly, in
+/// batches. Several instances may run it at once: deleting is idempotent.
+fn spawn_audit_retention(audit: AuditService, clock: Arc<dyn Clock>, days: Option<u32>) {
+    let Some(days) = days else {
+        return;
+    };
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let before = clock.now() - TimeDelta::days(i64::from(days));
+            match audit.purge_before(before, RETENTION_BATCH).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, days, "deleted audit events past retention"),
+                Err(error) => {
+                    tracing::warn!(error = %error, "audit retention did not run; next try in an hour")
+                }
+            }
+        }
+    });
+}
+
 /// The HTTP server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -386,6 +433,11 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let services = compose(&settings).await?;
         spawn_revocation_keeper(services.auth.clone());
+        spawn_audit_retention(
+            services.audit.clone(),
+            Arc::new(SystemClock),
+            settings.audit_retention_days,
+        );
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
             address: address.clone(),
@@ -399,6 +451,9 @@ impl Application {
         let state = web::Data::new(AppState {
             auth: services.auth,
             account: services.account,
+            tenants: services.tenants,
+            users: services.users,
+            audit: services.audit,
             max_body_bytes: settings.max_body_bytes,
             routes: openapi::RouteTable::from_document(&document),
             readiness: services.readiness,

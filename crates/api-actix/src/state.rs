@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use domain::ports::Readiness;
-use domain::services::{AccountService, AuthService};
+use domain::services::{
+    AccountService, AuditService, AuthService, TenantService, UserAdminService,
+};
 
 use crate::openapi::RouteTable;
 
@@ -13,6 +15,12 @@ pub struct AppState {
     pub auth: AuthService,
     /// Account use cases.
     pub account: AccountService,
+    /// Tenant and membership use cases.
+    pub tenants: TenantService,
+    /// User administration.
+    pub users: UserAdminService,
+    /// The audit trail.
+    pub audit: AuditService,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// The documented routes, to tell a wrong method (405) from an unknown path (404).

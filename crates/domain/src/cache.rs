@@ -6,11 +6,12 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{
-    Credentials, NewSession, NewUser, PasswordHash, ProfileChanges, RefreshRotation, Session,
-    SessionId, TokenHash, User, UserId, UserVersion,
+    Credentials, Journal, NewSession, NewUser, PasswordHash, RefreshRotation, Session, SessionId,
+    TokenHash, User, UserId, UserVersion,
 };
 use crate::ports::{
-    ActionToken, CacheLookup, Login, SessionStore, StoreError, UserCache, UserStore,
+    ActionToken, CacheLookup, Login, PageRequest, Paged, SessionStore, StoreError,
+    StoredActionToken, UserCache, UserChanges, UserFilter, UserSort, UserStore, UserUpdate,
 };
 
 /// Wraps the user and session stores with a [`UserCache`] for `find_by_id`, the lookup every
@@ -64,8 +65,8 @@ impl CachedStore {
 
 #[async_trait::async_trait]
 impl UserStore for CachedStore {
-    async fn insert(&self, user: NewUser) -> Result<User, StoreError> {
-        self.users.insert(user).await
+    async fn insert(&self, user: NewUser, journal: Journal) -> Result<User, StoreError> {
+        self.users.insert(user, journal).await
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -100,19 +101,35 @@ impl UserStore for CachedStore {
         self.users.find_credentials_by_id(id).await
     }
 
-    async fn update_profile(
+    async fn update(
         &self,
         id: UserId,
-        changes: ProfileChanges,
+        changes: UserChanges,
         expected_version: Option<UserVersion>,
         at: DateTime<Utc>,
-    ) -> Result<User, StoreError> {
-        let user = self
+        journal: Journal,
+    ) -> Result<UserUpdate, StoreError> {
+        let updated = self
             .users
-            .update_profile(id, changes, expected_version, at)
+            .update(id, changes, expected_version, at, journal)
             .await?;
         self.invalidate(id).await;
-        Ok(user)
+        Ok(updated)
+    }
+
+    async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError> {
+        self.users.delete(id, journal).await?;
+        self.invalidate(id).await;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        filter: UserFilter,
+        sort: UserSort,
+        page: PageRequest,
+    ) -> Result<Paged<User>, StoreError> {
+        self.users.list(filter, sort, page).await
     }
 
     async fn change_password(
@@ -121,8 +138,12 @@ impl UserStore for CachedStore {
         hash: PasswordHash,
         keep: Option<SessionId>,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError> {
-        let revoked = self.users.change_password(id, hash, keep, at).await?;
+        let revoked = self
+            .users
+            .change_password(id, hash, keep, at, journal)
+            .await?;
         self.invalidate(id).await;
         Ok(revoked)
     }
@@ -131,14 +152,23 @@ impl UserStore for CachedStore {
         self.users.insert_action_token(token).await
     }
 
+    async fn find_action_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<StoredActionToken>, StoreError> {
+        self.users.find_action_token(token).await
+    }
+
     async fn verify_email(
         &self,
         token: &TokenHash,
+        user: UserId,
         at: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError> {
-        let verified = self.users.verify_email(token, at).await?;
-        if let Some(id) = verified {
-            self.invalidate(id).await;
+        journal: Journal,
+    ) -> Result<bool, StoreError> {
+        let verified = self.users.verify_email(token, user, at, journal).await?;
+        if verified {
+            self.invalidate(user).await;
         }
         Ok(verified)
     }
@@ -146,9 +176,9 @@ impl UserStore for CachedStore {
 
 #[async_trait::async_trait]
 impl SessionStore for CachedStore {
-    async fn create(&self, new: NewSession) -> Result<(), StoreError> {
+    async fn create(&self, new: NewSession, journal: Journal) -> Result<(), StoreError> {
         let user = new.session.user_id;
-        self.sessions.create(new).await?;
+        self.sessions.create(new, journal).await?;
         // The user's last_login_at changed.
         self.invalidate(user).await;
         Ok(())
@@ -178,16 +208,18 @@ impl SessionStore for CachedStore {
         user: UserId,
         id: SessionId,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<bool, StoreError> {
-        self.sessions.revoke(user, id, at).await
+        self.sessions.revoke(user, id, at, journal).await
     }
 
     async fn revoke_all(
         &self,
         user: UserId,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError> {
-        self.sessions.revoke_all(user, at).await
+        self.sessions.revoke_all(user, at, journal).await
     }
 
     async fn revoked_since(
@@ -384,43 +416,67 @@ mod tests {
     #[tokio::test]
     async fn writes_invalidate_only_after_they_succeed() {
         let mut users = MockUserStore::new();
-        users
-            .expect_update_profile()
-            .times(1)
-            .returning(|_, _, _, _| Ok(sample_user()));
+        users.expect_update().times(1).returning(|_, _, _, _, _| {
+            Ok(UserUpdate {
+                user: sample_user(),
+                revoked: vec![],
+            })
+        });
         users
             .expect_change_password()
             .times(1)
-            .returning(|_, _, _, _| Err(StoreError::NotFound));
+            .returning(|_, _, _, _, _| Err(StoreError::NotFound));
         users
             .expect_verify_email()
-            .times(1)
-            .returning(|_, _| Ok(Some(user_id())));
+            .times(2)
+            .returning(|token, _, _, _| Ok(token.as_str() == "spent-now"));
+        users.expect_delete().times(1).returning(|_, _| Ok(()));
         let mut sessions = MockSessionStore::new();
-        sessions.expect_create().times(1).returning(|_| Ok(()));
+        sessions.expect_create().times(1).returning(|_, _| Ok(()));
         let mut cache = MockUserCache::new();
-        // update_profile, verify_email and create invalidate; the failed change_password not.
+        // update, the verification that spent a token, delete and create invalidate; the
+        // failed change_password and the verification that spent nothing do not.
         cache
             .expect_invalidate()
             .withf(|id| *id == user_id())
-            .times(3)
+            .times(4)
             .returning(|_| Ok(()));
         let store = cached(users, sessions, cache);
         let now = Utc::now();
         store
-            .update_profile(user_id(), ProfileChanges::default(), None, now)
+            .update(
+                user_id(),
+                UserChanges::default(),
+                None,
+                now,
+                Journal::default(),
+            )
             .await
             .unwrap();
         assert!(
             store
-                .change_password(user_id(), PasswordHash::new("h".into()), None, now)
+                .change_password(
+                    user_id(),
+                    PasswordHash::new("h".into()),
+                    None,
+                    now,
+                    Journal::default()
+                )
                 .await
                 .is_err()
         );
-        store
-            .verify_email(&TokenHash::new("t".into()), now)
-            .await
-            .unwrap();
+        for token in ["spent-now", "spent-before"] {
+            store
+                .verify_email(
+                    &TokenHash::new(token.into()),
+                    user_id(),
+                    now,
+                    Journal::default(),
+                )
+                .await
+                .unwrap();
+        }
+        store.delete(user_id(), Journal::default()).await.unwrap();
         let session = Session {
             id: SessionId::from_uuid(uuid::Uuid::from_u128(9)),
             user_id: user_id(),
@@ -430,31 +486,188 @@ mod tests {
             revoked_at: None,
             user_agent: None,
             ip: None,
+            tenant: None,
         };
         store
-            .create(NewSession {
-                session,
-                refresh_token: TokenHash::new("r".into()),
-            })
+            .create(
+                NewSession {
+                    session,
+                    refresh_token: TokenHash::new("r".into()),
+                },
+                Journal::default(),
+            )
             .await
             .unwrap();
+    }
+
+    /// A journal with one event, told apart by `n`.
+    fn journal(n: u128) -> Journal {
+        use crate::model::{AuditAction, AuditEvent, AuditEventId, AuditTarget};
+        Journal::of(AuditEvent {
+            id: AuditEventId::from_uuid(uuid::Uuid::from_u128(n)),
+            at: sample_user().created_at,
+            actor: Some(user_id()),
+            tenant: None,
+            action: AuditAction::UserUpdated,
+            target: AuditTarget::User(user_id()),
+            ip: None,
+            request_id: None,
+            details: serde_json::Map::new(),
+        })
+    }
+
+    /// The decorator hands every write's journal to the store it wraps, unchanged: the events
+    /// are written in the store's transaction or not at all.
+    #[tokio::test]
+    async fn writes_pass_their_journal_to_the_store_unchanged() {
+        let j = |n| {
+            let expected = journal(n);
+            move |given: &Journal| *given == expected
+        };
+        let mut users = MockUserStore::new();
+        let matches = j(1);
+        users
+            .expect_insert()
+            .withf(move |_, given| matches(given))
+            .times(1)
+            .returning(|_, _| Ok(sample_user()));
+        let matches = j(2);
+        users
+            .expect_update()
+            .withf(move |_, _, _, _, given| matches(given))
+            .times(1)
+            .returning(|_, _, _, _, _| {
+                Ok(UserUpdate {
+                    user: sample_user(),
+                    revoked: vec![],
+                })
+            });
+        let matches = j(3);
+        users
+            .expect_change_password()
+            .withf(move |_, _, _, _, given| matches(given))
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(vec![]));
+        let matches = j(4);
+        users
+            .expect_verify_email()
+            .withf(move |_, _, _, given| matches(given))
+            .times(1)
+            .returning(|_, _, _, _| Ok(true));
+        let matches = j(5);
+        users
+            .expect_delete()
+            .withf(move |_, given| matches(given))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut sessions = MockSessionStore::new();
+        let matches = j(6);
+        sessions
+            .expect_create()
+            .withf(move |_, given| matches(given))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let matches = j(7);
+        sessions
+            .expect_revoke()
+            .withf(move |_, _, _, given| matches(given))
+            .times(1)
+            .returning(|_, _, _, _| Ok(true));
+        let matches = j(8);
+        sessions
+            .expect_revoke_all()
+            .withf(move |_, _, given| matches(given))
+            .times(1)
+            .returning(|_, _, _| Ok(vec![]));
+        let mut cache = MockUserCache::new();
+        cache.expect_invalidate().returning(|_| Ok(()));
+        let store = cached(users, sessions, cache);
+        let now = Utc::now();
+        let new_user = NewUser {
+            id: user_id(),
+            email: sample_user().email,
+            username: sample_user().username,
+            first_name: sample_user().first_name,
+            last_name: sample_user().last_name,
+            role: sample_user().role,
+            is_active: true,
+            email_verified: false,
+            password_hash: PasswordHash::new("h".into()),
+            created_at: now,
+        };
+        let session_id = SessionId::from_uuid(uuid::Uuid::from_u128(9));
+
+        store.insert(new_user, journal(1)).await.unwrap();
+        store
+            .update(user_id(), UserChanges::default(), None, now, journal(2))
+            .await
+            .unwrap();
+        store
+            .change_password(
+                user_id(),
+                PasswordHash::new("h".into()),
+                None,
+                now,
+                journal(3),
+            )
+            .await
+            .unwrap();
+        store
+            .verify_email(&TokenHash::new("t".into()), user_id(), now, journal(4))
+            .await
+            .unwrap();
+        store.delete(user_id(), journal(5)).await.unwrap();
+        store
+            .create(
+                NewSession {
+                    session: Session {
+                        id: session_id,
+                        user_id: user_id(),
+                        created_at: now,
+                        last_used_at: now,
+                        expires_at: now,
+                        revoked_at: None,
+                        user_agent: None,
+                        ip: None,
+                        tenant: None,
+                    },
+                    refresh_token: TokenHash::new("r".into()),
+                },
+                journal(6),
+            )
+            .await
+            .unwrap();
+        store
+            .revoke(user_id(), session_id, now, journal(7))
+            .await
+            .unwrap();
+        store.revoke_all(user_id(), now, journal(8)).await.unwrap();
     }
 
     #[tokio::test]
     async fn a_failed_invalidation_does_not_fail_the_write() {
         let mut users = MockUserStore::new();
-        users
-            .expect_update_profile()
-            .returning(|_, _, _, _| Ok(sample_user()));
+        users.expect_update().returning(|_, _, _, _, _| {
+            Ok(UserUpdate {
+                user: sample_user(),
+                revoked: vec![],
+            })
+        });
         let mut cache = MockUserCache::new();
         cache
             .expect_invalidate()
             .returning(|_| Err(CacheError("down".into())));
         let store = cached(users, MockSessionStore::new(), cache);
         let updated = store
-            .update_profile(user_id(), ProfileChanges::default(), None, Utc::now())
+            .update(
+                user_id(),
+                UserChanges::default(),
+                None,
+                Utc::now(),
+                Journal::default(),
+            )
             .await
             .unwrap();
-        assert_eq!(updated, sample_user());
+        assert_eq!(updated.user, sample_user());
     }
 }

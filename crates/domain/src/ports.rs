@@ -10,8 +10,10 @@ use uuid::Uuid;
 
 use crate::BoxError;
 use crate::model::{
-    Credentials, Email, NewSession, NewUser, Password, PasswordHash, ProfileChanges,
-    RefreshRotation, Role, Session, SessionId, TokenHash, User, UserId, UserVersion, Username,
+    AuditAction, AuditEvent, Credentials, Email, Journal, Membership, NewSession, NewUser,
+    Password, PasswordHash, ProfileChanges, RefreshRotation, Role, Session, SessionId, Tenant,
+    TenantId, TenantRef, TenantRole, TenantSlug, TenantVersion, TokenHash, User, UserId,
+    UserVersion, Username,
 };
 
 #[cfg(any(test, feature = "mocks"))]
@@ -24,6 +26,19 @@ pub enum UniqueField {
     Email,
     /// The username (compared case-insensitively).
     Username,
+    /// A tenant's slug.
+    Slug,
+    /// The (tenant, user) pair of a membership: the user is a member already.
+    Membership,
+}
+
+/// Whose last administrator a change would remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastAdmin {
+    /// The last active system administrator.
+    System,
+    /// The last active administrator of this tenant.
+    Tenant(TenantId),
 }
 
 /// Failure of a storage port.
@@ -38,6 +53,9 @@ pub enum StoreError {
     /// The row exists but its version is not the one the caller expected.
     #[error("the stored version differs from the expected one")]
     StaleVersion,
+    /// The change would leave no active administrator (nothing is written).
+    #[error("the change would remove the last administrator ({0:?})")]
+    LastAdmin(LastAdmin),
     /// The store cannot be reached in time (pool exhausted, server down). Worth retrying.
     #[error("storage is unavailable")]
     Unavailable(#[source] BoxError),
@@ -90,6 +108,111 @@ pub struct ActionToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A one-time token as stored, with whether it was spent.
+#[derive(Debug, Clone)]
+pub struct StoredActionToken {
+    /// The token.
+    pub token: ActionToken,
+    /// When it was spent, if it was.
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// Which page of a list: 1-based `page` of `per_page` items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page, at least 1.
+    pub per_page: u32,
+}
+
+impl PageRequest {
+    /// The number of items before this page.
+    #[must_use]
+    pub fn offset(self) -> u64 {
+        u64::from(self.page.max(1) - 1) * u64::from(self.per_page)
+    }
+}
+
+/// One page of a list and the number of items on all pages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    /// This page's items.
+    pub items: Vec<T>,
+    /// Items on all pages.
+    pub total: u64,
+}
+
+/// Changes to a user. The profile fields are the owner's; `email`, `role` and `is_active`
+/// only a system administrator's (the use case decides who may send what).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserChanges {
+    /// Names, username, preferences.
+    pub profile: ProfileChanges,
+    /// New e-mail address (marks it unverified).
+    pub email: Option<Email>,
+    /// New system role.
+    pub role: Option<Role>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+}
+
+impl UserChanges {
+    /// The names of the fields that would change, for audit details.
+    #[must_use]
+    pub fn field_names(&self) -> Vec<&'static str> {
+        let p = &self.profile;
+        [
+            ("first_name", p.first_name.is_some()),
+            ("last_name", p.last_name.is_some()),
+            ("username", p.username.is_some()),
+            ("preferences", p.preferences.is_some()),
+            ("email", self.email.is_some()),
+            ("role", self.role.is_some()),
+            ("is_active", self.is_active.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// The result of [`UserStore::update`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserUpdate {
+    /// The user as stored now.
+    pub user: User,
+    /// Sessions the change revoked (on deactivation).
+    pub revoked: Vec<SessionId>,
+}
+
+/// Which users [`UserStore::list`] returns; every given filter must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Case-insensitive substring of the e-mail, username, first or last name.
+    pub q: Option<String>,
+    /// System role.
+    pub role: Option<Role>,
+    /// Active or not.
+    pub is_active: Option<bool>,
+    /// Members of this tenant.
+    pub tenant: Option<TenantId>,
+}
+
+/// The order of [`UserStore::list`]; ties are broken by id, ascending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserSort {
+    /// Oldest first.
+    CreatedAt,
+    /// Newest first.
+    #[default]
+    CreatedAtDesc,
+    /// By e-mail address.
+    Email,
+    /// By username, ignoring case.
+    Username,
+}
+
 /// Persistent user accounts, with their credentials and one-time tokens.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait::async_trait]
@@ -99,8 +222,9 @@ pub trait UserStore: Send + Sync {
     /// # Errors
     /// MUST return `StoreError::Duplicate(UniqueField::Email)` when the e-mail is taken and
     /// `Duplicate(UniqueField::Username)` when the username is taken regardless of case;
-    /// `Unavailable` when the store cannot be reached.
-    async fn insert(&self, user: NewUser) -> Result<User, StoreError>;
+    /// `Unavailable` when the store cannot be reached. On any error nothing is written, the
+    /// journal included; on success the journal is written in the same transaction.
+    async fn insert(&self, user: NewUser, journal: Journal) -> Result<User, StoreError>;
 
     /// The user with this id, if any.
     ///
@@ -121,32 +245,62 @@ pub trait UserStore: Send + Sync {
     /// `Unavailable` or `Unexpected` only; no match is `Ok(None)`.
     async fn find_credentials_by_id(&self, id: UserId) -> Result<Option<Credentials>, StoreError>;
 
-    /// Applies profile changes, bumps the version and sets `updated_at` to `at`. With
-    /// `expected_version`, the change applies only if the stored version equals it.
+    /// Applies `changes`, bumps the version and sets `updated_at` to `at`, writing `journal` in
+    /// the same transaction. With `expected_version`, the change applies only if the stored
+    /// version equals it. When `changes.is_active` is `Some(false)`, every live session of
+    /// the user is revoked (`revoked_at = at`) in the same transaction, and their ids are
+    /// returned.
     ///
     /// # Errors
     /// MUST return `NotFound` for an unknown id, `StaleVersion` when `expected_version` is given
-    /// and differs (nothing is written), `Duplicate(UniqueField::Username)` when the new
-    /// username is taken by another user.
-    async fn update_profile(
+    /// and differs, `Duplicate(Email)` / `Duplicate(Username)` when the new address or
+    /// username is taken by another user, `LastAdmin(System)` when the change would demote or
+    /// deactivate the last active system administrator, and `LastAdmin(Tenant(t))` when it
+    /// would deactivate the last active administrator of tenant `t`. On any error nothing is
+    /// written. Concurrent changes MUST NOT together remove the last administrator.
+    async fn update(
         &self,
         id: UserId,
-        changes: ProfileChanges,
+        changes: UserChanges,
         expected_version: Option<UserVersion>,
         at: DateTime<Utc>,
-    ) -> Result<User, StoreError>;
+        journal: Journal,
+    ) -> Result<UserUpdate, StoreError>;
+
+    /// Deletes the user with their sessions, tokens and memberships (their audit events stay),
+    /// writing `journal` in the same transaction.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `LastAdmin(System)` for the last active system
+    /// administrator; `LastAdmin(Tenant(t))` for the last active administrator of tenant `t`.
+    /// On any error nothing is written.
+    async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError>;
+
+    /// One page of users matching `filter`, in `sort` order (ties broken by id), with the
+    /// number of all matching users.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn list(
+        &self,
+        filter: UserFilter,
+        sort: UserSort,
+        page: PageRequest,
+    ) -> Result<Paged<User>, StoreError>;
 
     /// Replaces the password hash and, in the same transaction, revokes (sets `revoked_at` to
     /// `at` on) every live session of the user except `keep`, returning the ids it revoked.
     ///
     /// # Errors
-    /// MUST return `NotFound` for an unknown id; on any error nothing is written.
+    /// MUST return `NotFound` for an unknown id; on any error nothing is written (the journal
+    /// included); on success the journal is written in the same transaction.
     async fn change_password(
         &self,
         id: UserId,
         hash: PasswordHash,
         keep: Option<SessionId>,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError>;
 
     /// Stores the digest of a one-time token.
@@ -155,19 +309,32 @@ pub trait UserStore: Send + Sync {
     /// `Unavailable` or `Unexpected`.
     async fn insert_action_token(&self, token: ActionToken) -> Result<(), StoreError>;
 
-    /// Spends an e-mail verification token and marks its user's address verified, in one
-    /// transaction. A token is spent at most once, even under concurrent calls.
+    /// The stored one-time token with this digest, spent or not.
     ///
-    /// Returns the user whose address it verified; `None` when the token is unknown, spent,
-    /// expired at `at`, or for another purpose (nothing is written then).
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn find_action_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<StoredActionToken>, StoreError>;
+
+    /// Spends the e-mail verification token `token` of user `user` and marks that user's
+    /// address verified (bumping the version), writing `journal`, in one transaction. A token
+    /// is spent at most once, even under concurrent calls.
+    ///
+    /// Returns `true` when it spent the token; `false`, writing nothing (not even the
+    /// journal), when the token is unknown, spent, expired at `at`, for another purpose, or
+    /// another user's.
     ///
     /// # Errors
     /// `Unavailable` or `Unexpected`.
     async fn verify_email(
         &self,
         token: &TokenHash,
+        user: UserId,
         at: DateTime<Utc>,
-    ) -> Result<Option<UserId>, StoreError>;
+        journal: Journal,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Persistent login sessions and their rotating refresh tokens.
@@ -178,8 +345,9 @@ pub trait SessionStore: Send + Sync {
     /// the session's `created_at`, in one transaction.
     ///
     /// # Errors
-    /// `NotFound` if the user does not exist; `Unavailable` or `Unexpected`.
-    async fn create(&self, new: NewSession) -> Result<(), StoreError>;
+    /// `NotFound` if the user does not exist; `Unavailable` or `Unexpected`. The journal is
+    /// written in the same transaction, and not at all on error.
+    async fn create(&self, new: NewSession, journal: Journal) -> Result<(), StoreError>;
 
     /// The session with this id, revoked or not.
     ///
@@ -212,7 +380,8 @@ pub trait SessionStore: Send + Sync {
     async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
 
     /// Revokes one session of one user. Returns `true` if it was live and is now revoked,
-    /// `false` if it was already revoked, or is not that user's.
+    /// `false` if it was already revoked, or is not that user's. The journal is written in
+    /// the same transaction when it returns `true`, and not at all otherwise.
     ///
     /// # Errors
     /// `Unavailable` or `Unexpected`.
@@ -221,9 +390,12 @@ pub trait SessionStore: Send + Sync {
         user: UserId,
         id: SessionId,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<bool, StoreError>;
 
-    /// Revokes every live session of the user, returning the ids it revoked.
+    /// Revokes every live session of the user, returning the ids it revoked. The journal is
+    /// written in the same transaction whenever it succeeds (even with nothing to revoke:
+    /// the request to end every session is itself the event).
     ///
     /// # Errors
     /// `Unavailable` or `Unexpected`.
@@ -231,6 +403,7 @@ pub trait SessionStore: Send + Sync {
         &self,
         user: UserId,
         at: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError>;
 
     /// Sessions revoked at or after `since`, with their revocation time, so that an in-process
@@ -242,6 +415,242 @@ pub trait SessionStore: Send + Sync {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(SessionId, DateTime<Utc>)>, StoreError>;
+}
+
+/// Who becomes the first administrator of a new tenant.
+#[derive(Debug, Clone)]
+pub enum TenantAdmin {
+    /// A user created with the tenant.
+    New(NewUser),
+    /// An existing user.
+    Existing(UserId),
+}
+
+/// Changes to a tenant's fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantChanges {
+    /// New display name.
+    pub name: Option<String>,
+    /// New slug.
+    pub slug: Option<TenantSlug>,
+    /// New description.
+    pub description: Option<String>,
+    /// New domain.
+    pub domain: Option<String>,
+    /// New settings, replacing the old ones whole.
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+}
+
+impl TenantChanges {
+    /// The names of the fields that would change, for audit details.
+    #[must_use]
+    pub fn field_names(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("slug", self.slug.is_some()),
+            ("description", self.description.is_some()),
+            ("domain", self.domain.is_some()),
+            ("settings", self.settings.is_some()),
+            ("is_active", self.is_active.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// A member of a tenant with their account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    /// The membership.
+    pub membership: Membership,
+    /// The member.
+    pub user: User,
+}
+
+/// One of a user's tenants with the membership.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantMembership {
+    /// The membership.
+    pub membership: Membership,
+    /// The tenant.
+    pub tenant: Tenant,
+}
+
+/// Persistent tenants and memberships.
+///
+/// "Active administrator of a tenant" means a membership with role `admin` whose user is
+/// active. Every method that could remove one refuses with `LastAdmin(Tenant(_))` when it
+/// would remove a tenant's last, and concurrent calls MUST NOT together remove it.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait::async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates a tenant and, with `admin`, makes that user (created here for
+    /// `TenantAdmin::New`) its admin, writing `journal`, all in one transaction.
+    ///
+    /// # Errors
+    /// `Duplicate(Slug)`; for a new admin `Duplicate(Email)` / `Duplicate(Username)` (e-mail
+    /// first); `NotFound` for an unknown existing admin. On any error nothing is written.
+    async fn create(
+        &self,
+        tenant: Tenant,
+        admin: Option<TenantAdmin>,
+        journal: Journal,
+    ) -> Result<Tenant, StoreError>;
+
+    /// The tenant with this id or slug.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn find(&self, tenant: &TenantRef) -> Result<Option<Tenant>, StoreError>;
+
+    /// One page of tenants, oldest first (ties by id): all of them, or `member`'s only.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn list(
+        &self,
+        member: Option<UserId>,
+        page: PageRequest,
+    ) -> Result<Paged<Tenant>, StoreError>;
+
+    /// Applies `changes`, bumps the version and sets `updated_at`, writing `journal`, in one
+    /// transaction; with `expected_version`, only if the stored version equals it.
+    ///
+    /// # Errors
+    /// `NotFound`, `StaleVersion`, `Duplicate(Slug)`. On any error nothing is written.
+    async fn update(
+        &self,
+        id: TenantId,
+        changes: TenantChanges,
+        expected_version: Option<TenantVersion>,
+        at: DateTime<Utc>,
+        journal: Journal,
+    ) -> Result<Tenant, StoreError>;
+
+    /// Deletes the tenant and its memberships (users stay), writing `journal`.
+    ///
+    /// # Errors
+    /// `NotFound`. On any error nothing is written.
+    async fn delete(&self, id: TenantId, journal: Journal) -> Result<(), StoreError>;
+
+    /// `user`'s role in `tenant`, if they are a member.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn role_of(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<TenantRole>, StoreError>;
+
+    /// The roles `viewer` holds in the tenants that `target` is a member of.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn shared_roles(
+        &self,
+        viewer: UserId,
+        target: UserId,
+    ) -> Result<Vec<TenantRole>, StoreError>;
+
+    /// One page of a tenant's members, oldest membership first (ties by user id).
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn members(
+        &self,
+        tenant: TenantId,
+        page: PageRequest,
+    ) -> Result<Paged<Member>, StoreError>;
+
+    /// Every tenant `user` belongs to, oldest membership first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn tenants_of(&self, user: UserId) -> Result<Vec<TenantMembership>, StoreError>;
+
+    /// Adds a membership, writing `journal`, in one transaction.
+    ///
+    /// # Errors
+    /// `Duplicate(Membership)` when the user is a member already; `NotFound` when the tenant
+    /// or the user does not exist. On any error nothing is written.
+    async fn add_member(&self, membership: Membership, journal: Journal) -> Result<(), StoreError>;
+
+    /// Changes a member's role, writing `journal`, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` when the user is not a member; `LastAdmin(Tenant(_))` when it would demote
+    /// the tenant's last active admin. On any error nothing is written.
+    async fn change_role(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: TenantRole,
+        journal: Journal,
+    ) -> Result<Membership, StoreError>;
+
+    /// Removes a membership, writing `journal`, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` when the user is not a member; `LastAdmin(Tenant(_))` when it would remove
+    /// the tenant's last active admin. On any error nothing is written.
+    async fn remove_member(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        journal: Journal,
+    ) -> Result<(), StoreError>;
+}
+
+/// Which events [`AuditLog::list`] returns; every given filter must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Done by this user.
+    pub actor: Option<UserId>,
+    /// Of this action.
+    pub action: Option<AuditAction>,
+    /// In this tenant.
+    pub tenant: Option<TenantId>,
+    /// About this target id (of any type).
+    pub target: Option<Uuid>,
+    /// At or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The append-only audit trail. Events that go with a change are written by the store method
+/// making the change (its `journal`); this port appends events with no change of their own
+/// (failed logins, lockouts, refused requests) and reads them back.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait::async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends the journal's events, all or none.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn append(&self, journal: Journal) -> Result<(), StoreError>;
+
+    /// One page of matching events, newest first (`at` descending, then id descending), with
+    /// the number of all matching events. Every field MUST round-trip exactly.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn list(
+        &self,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> Result<Paged<AuditEvent>, StoreError>;
+
+    /// Deletes at most `limit` of the oldest events before `before`, returning how many it
+    /// deleted (call again until it returns less than `limit`).
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn purge_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// Failure of the password hasher.
@@ -307,6 +716,9 @@ pub struct AccessClaims {
     pub token_id: Uuid,
     /// The user's system role when the token was issued.
     pub role: Role,
+    /// The tenant the token is scoped to (`tenant`), with the role held there when it was
+    /// issued (`tenant_role`); authorization reads the live membership, not this.
+    pub tenant: Option<(TenantId, TenantRole)>,
     /// `iat` and `nbf`.
     pub issued_at: DateTime<Utc>,
     /// `exp`.

@@ -49,18 +49,22 @@ pub struct UserForRegister {
 )]
 pub async fn register(
     state: web::Data<AppState>,
+    Client(client): Client,
     body: ApiJson<UserForRegister>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.parse()?;
     let user = state
         .auth
-        .register(Registration {
-            email: body.email,
-            username: body.username,
-            password: body.password,
-            first_name: body.first_name,
-            last_name: body.last_name,
-        })
+        .register(
+            Registration {
+                email: body.email,
+                username: body.username,
+                password: body.password,
+                first_name: body.first_name,
+                last_name: body.last_name,
+            },
+            &client,
+        )
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id)))
@@ -77,8 +81,8 @@ pub struct LoginForm {
     /// Password.
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
-    /// A tenant slug or id to scope the token to (tenants are not available in this version:
-    /// any value is refused with 422).
+    /// A tenant slug or id to scope the token to (claims `tenant` and `tenant_role`); it must
+    /// be an active tenant the user is a member of.
     pub tenant: Option<String>,
     /// Keep the session for 30 days instead of 7.
     #[serde(default)]
@@ -132,6 +136,8 @@ fn token_response(tokens: domain::services::IssuedTokens) -> HttpResponse {
         (status = 200, description = "Logged in", body = TokenResponse),
         (status = 400, description = "Malformed JSON or not JSON"),
         (status = 401, description = "Wrong login or password, or inactive account"),
+        (status = 403, description = "The requested tenant is unknown, inactive or not one of \
+                                      the user's (one answer for all three)"),
         (status = 413, description = "Body over the size limit"),
         (status = 422, description = "Invalid fields"),
         (status = 429, description = "Too many failed logins for this login name",
@@ -145,18 +151,13 @@ pub async fn login(
     body: ApiJson<LoginForm>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.parse()?;
-    if body.tenant.is_some() {
-        return Err(ApiError::invalid(
-            "tenant",
-            "tenant-scoped tokens are not available in this version",
-        ));
-    }
     let tokens = state
         .auth
         .login(LoginRequest {
             login: body.login,
             password: body.password,
             remember_me: body.remember_me,
+            tenant: body.tenant,
             client,
         })
         .await?;
@@ -191,10 +192,11 @@ pub struct RefreshForm {
 )]
 pub async fn refresh(
     state: web::Data<AppState>,
+    Client(client): Client,
     body: ApiJson<RefreshForm>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.parse()?;
-    let tokens = state.auth.refresh(&body.refresh_token).await?;
+    let tokens = state.auth.refresh(&body.refresh_token, &client).await?;
     Ok(token_response(tokens))
 }
 
@@ -263,10 +265,11 @@ pub struct VerifyEmailForm {
 )]
 pub async fn verify_email(
     state: web::Data<AppState>,
+    Client(client): Client,
     body: ApiJson<VerifyEmailForm>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.parse()?;
-    state.auth.verify_email(&body.token).await?;
+    state.auth.verify_email(&body.token, &client).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -6,23 +6,11 @@ use domain::services::ProfileUpdate;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::dto::UserResponse;
-use crate::extract::{ApiJson, Authenticated, IfMatch, etag};
+use super::dto::{MembershipPage, TenantSummary, UserResponse};
+use crate::extract::{ApiJson, Authenticated, IfMatch, QueryParams, etag};
 use crate::problem::ApiError;
 use crate::state::AppState;
-
-/// A tenant as listed in a membership.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TenantSummary {
-    /// Identifier.
-    pub id: Uuid,
-    /// Display name.
-    pub name: String,
-    /// URL-safe unique name.
-    pub slug: String,
-}
 
 /// One of the user's tenant memberships.
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,6 +18,7 @@ pub struct TenantMembership {
     /// The tenant.
     pub tenant: TenantSummary,
     /// The user's role in it: admin, moderator, member or viewer.
+    #[schema(example = "member", pattern = "^(admin|moderator|member|viewer)$")]
     pub role: String,
 }
 
@@ -39,23 +28,31 @@ pub struct MeResponse {
     /// The account.
     #[serde(flatten)]
     pub user: UserResponse,
-    /// Tenant memberships (always empty until tenants are available).
+    /// Tenant memberships, oldest first.
     pub tenants: Vec<TenantMembership>,
 }
 
-fn user_with_etag(user: domain::model::User, tenants: bool) -> HttpResponse {
+fn user_with_etag(
+    user: domain::model::User,
+    tenants: Option<Vec<domain::ports::TenantMembership>>,
+) -> HttpResponse {
     let tag = etag(user.version);
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::ETAG, tag))
         .insert_header((header::CACHE_CONTROL, "no-store"));
-    if tenants {
-        response.json(MeResponse {
+    match tenants {
+        Some(tenants) => response.json(MeResponse {
             user: UserResponse::from(user),
-            tenants: Vec::new(),
-        })
-    } else {
-        response.json(UserResponse::from(user))
+            tenants: tenants
+                .into_iter()
+                .map(|entry| TenantMembership {
+                    tenant: TenantSummary::from(&entry.tenant),
+                    role: entry.membership.role.as_str().to_owned(),
+                })
+                .collect(),
+        }),
+        None => response.json(UserResponse::from(user)),
     }
 }
 
@@ -66,14 +63,47 @@ fn user_with_etag(user: domain::model::User, tenants: bool) -> HttpResponse {
     tag = "me",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The current user", body = MeResponse,
+        (status = 200, description = "The current user with their tenant memberships", body = MeResponse,
          headers(("ETag" = String, description = "Version, for If-Match"))),
         (status = 401, description = "Missing, invalid or revoked access token"),
         (status = 503, description = "A dependency is unavailable"),
     )
 )]
-pub async fn get_me(Authenticated(principal): Authenticated) -> HttpResponse {
-    user_with_etag(principal.user, true)
+pub async fn get_me(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let tenants = state.tenants.mine(&principal).await?;
+    Ok(user_with_etag(principal.user, Some(tenants)))
+}
+
+/// The current user's tenant memberships, with tenant summaries, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me/tenants",
+    tag = "me",
+    security(("bearer" = [])),
+    params(
+        ("page" = Option<u32>, Query, description = "1-based page number"),
+        ("per_page" = Option<u32>, Query, description = "Items per page, 1 to 100 (default 20)"),
+    ),
+    responses(
+        (status = 200, description = "A page of memberships with their tenants", body = MembershipPage),
+        (status = 400, description = "Malformed query string"),
+        (status = 401, description = "Missing, invalid or revoked access token"),
+        (status = 422, description = "Invalid or unknown query parameters"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn my_tenants(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    mut query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page();
+    query.finish()?;
+    let tenants = state.tenants.mine(&principal).await?;
+    Ok(HttpResponse::Ok().json(super::users::page_of(page, tenants)))
 }
 
 /// Profile fields to change; absent fields stay as they are. Role, e-mail, activity and
@@ -135,7 +165,7 @@ pub async fn update_me(
             if_match,
         )
         .await?;
-    Ok(user_with_etag(user, false))
+    Ok(user_with_etag(user, None))
 }
 
 /// A password change.

@@ -1,9 +1,12 @@
 //! HTTP routes, one module per resource, registered in [`configure`].
 
+pub mod audit;
 pub mod auth;
 pub mod dto;
 pub mod health;
 pub mod me;
+pub mod tenants;
+pub mod users;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -30,8 +33,39 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1/users/me")
             .route("", web::get().to(me::get_me))
             .route("", web::patch().to(me::update_me))
-            .route("/password", web::post().to(me::change_password)),
+            .route("/password", web::post().to(me::change_password))
+            .route("/tenants", web::get().to(me::my_tenants)),
     )
+    // After `/users/me`, which the `{id}` routes must not take.
+    .service(
+        web::scope("/api/v1/users")
+            .route("", web::get().to(users::list))
+            .route("", web::post().to(users::create))
+            .route("/{id}", web::get().to(users::get))
+            .route("/{id}", web::patch().to(users::update))
+            .route("/{id}", web::delete().to(users::delete))
+            .route("/{id}/unlock", web::post().to(users::unlock))
+            .route("/{id}/tenants", web::get().to(users::tenants)),
+    )
+    .service(
+        web::scope("/api/v1/tenants")
+            .route("", web::get().to(tenants::list))
+            .route("", web::post().to(tenants::create))
+            .route("/{tenant}", web::get().to(tenants::get))
+            .route("/{tenant}", web::patch().to(tenants::update))
+            .route("/{tenant}", web::delete().to(tenants::delete))
+            .route("/{tenant}/members", web::get().to(tenants::members))
+            .route("/{tenant}/members", web::post().to(tenants::add_member))
+            .route(
+                "/{tenant}/members/{user_id}",
+                web::patch().to(tenants::change_role),
+            )
+            .route(
+                "/{tenant}/members/{user_id}",
+                web::delete().to(tenants::remove_member),
+            ),
+    )
+    .route("/api/v1/audit", web::get().to(audit::list))
     .route("/health", web::get().to(health::health))
     .route("/health/ready", web::get().to(health::ready));
     // `/api/openapi.json` and `/api/docs/` are served by the Swagger UI service (startup.rs).

@@ -44,9 +44,10 @@ audit_actions! {
     UserLocked = "user.locked",
     /// A lockout was cleared by an administrator.
     UserUnlocked = "user.unlocked",
-    /// A session ended by logout.
+    /// A session ended by logout (`details.all_sessions` for logout everywhere).
     UserLogout = "user.logout",
-    /// Sessions were revoked (logout everywhere, deactivation, refresh-token reuse).
+    /// A session was revoked for a reason other than its owner's logout (e.g. a refresh after
+    /// the account or the membership of its tenant ended).
     SessionRevoked = "session.revoked",
     /// A spent refresh token was presented again.
     RefreshReused = "session.refresh_reused",
@@ -158,6 +159,22 @@ pub struct AuditEvent {
     /// Action-specific details (field names changed, roles, login names): never a password,
     /// token, hash or secret.
     pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl AuditEvent {
+    /// The event, in `tenant`.
+    #[must_use]
+    pub fn in_tenant(mut self, tenant: TenantId) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// The event with one more detail.
+    #[must_use]
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
 }
 
 /// What a change records with it, committed in the same transaction as the change: the audit

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{SessionId, UserId};
+use super::{SessionId, TenantId, UserId};
 
 /// The SHA-256 digest of an opaque token, hex-encoded. Only digests are ever stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -41,6 +41,8 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// The client's address at login.
     pub ip: Option<String>,
+    /// The tenant the session's access tokens are scoped to (chosen at login).
+    pub tenant: Option<TenantId>,
 }
 
 impl Session {

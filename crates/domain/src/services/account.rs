@@ -3,9 +3,12 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{AuthService, Ports, Principal, accept_new_password, infrastructure_errors};
-use crate::model::{PersonName, Preferences, ProfileChanges, User, UserId, UserVersion, Username};
+use crate::model::{
+    AuditAction, AuditTarget, Journal, PersonName, Preferences, ProfileChanges, User, UserId,
+    UserVersion, Username,
+};
 use crate::policy;
-use crate::ports::{StoreError, UniqueField};
+use crate::ports::{StoreError, UniqueField, UserChanges};
 use crate::settings::AuthSettings;
 use crate::{BoxError, ValidationErrors};
 
@@ -132,13 +135,26 @@ impl AccountService {
             return Ok(user);
         }
         let now = self.ports.clock.now();
+        let changes = UserChanges {
+            profile: changes,
+            ..UserChanges::default()
+        };
+        let event = self
+            .ports
+            .event(
+                AuditAction::UserUpdated,
+                Some(principal.user.id),
+                AuditTarget::User(target),
+                &principal.client,
+            )
+            .with("fields", changes.field_names());
         match self
             .ports
             .users
-            .update_profile(target, changes, if_match, now)
+            .update(target, changes, if_match, now, Journal::of(event))
             .await
         {
-            Ok(user) => Ok(user),
+            Ok(updated) => Ok(updated.user),
             Err(StoreError::NotFound) => Err(UpdateProfileError::NotFound),
             Err(StoreError::StaleVersion) => Err(UpdateProfileError::PreconditionFailed),
             Err(StoreError::Duplicate(UniqueField::Username)) => {
@@ -215,7 +231,18 @@ impl AccountService {
         let revoked = self
             .ports
             .users
-            .change_password(user.id, hash, Some(principal.session_id), now)
+            .change_password(
+                user.id,
+                hash,
+                Some(principal.session_id),
+                now,
+                Journal::of(self.ports.event(
+                    AuditAction::UserPasswordChanged,
+                    Some(user.id),
+                    AuditTarget::User(user.id),
+                    &principal.client,
+                )),
+            )
             .await?;
         let late: Vec<_> = revoked
             .into_iter()

@@ -5,8 +5,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{Ports, Principal, infrastructure_errors, strong_enough};
 use crate::model::{
-    Email, NewSession, NewUser, Password, PersonName, RefreshRotation, Role, Session, SessionId,
-    User, UserId, Username,
+    AuditAction, AuditTarget, Email, Journal, NewSession, NewUser, Password, PersonName,
+    RefreshRotation, Role, Session, SessionId, TenantId, TenantRef, TenantRole, User, UserId,
+    Username,
 };
 use crate::policy;
 use crate::ports::{
@@ -50,13 +51,15 @@ pub enum RegisterError {
     Unexpected(#[source] BoxError),
 }
 
-/// Where a request came from, remembered with the session it opens.
+/// Where a request came from, remembered with the session it opens and in the audit trail.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
     /// `User-Agent` header.
     pub user_agent: Option<String>,
     /// Peer address.
     pub ip: Option<String>,
+    /// The request's id (`X-Request-Id`).
+    pub request_id: Option<String>,
 }
 
 /// A login request, as received.
@@ -68,6 +71,8 @@ pub struct LoginRequest {
     pub password: SecretString,
     /// Whether the session lasts the longer remember-me lifetime.
     pub remember_me: bool,
+    /// The tenant (slug or id) to scope the tokens to.
+    pub tenant: Option<String>,
     /// The client.
     pub client: ClientInfo,
 }
@@ -96,6 +101,10 @@ pub enum LoginError {
     /// Unknown login, wrong password or inactive account.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The credentials are right but the requested tenant is unknown, inactive, or not one
+    /// of the user's: one answer for all three.
+    #[error("not a member of the requested tenant")]
+    TenantForbidden,
     /// Too many failures for this login name; nothing was checked. Known and unknown names are
     /// locked alike.
     #[error("too many failed logins; retry in {retry_after_secs} s")]
@@ -223,8 +232,14 @@ impl AuthService {
     ///
     /// # Errors
     /// [`RegisterError`]: every invalid field at once, then a taken e-mail or username.
-    pub async fn register(&self, input: Registration) -> Result<User, RegisterError> {
-        let user = self.create_user(input, Role::User, false).await?;
+    pub async fn register(
+        &self,
+        input: Registration,
+        client: &ClientInfo,
+    ) -> Result<User, RegisterError> {
+        let user = self
+            .create_user(input, Role::User, false, None, client)
+            .await?;
         if let Err(error) = self.send_verification(&user).await {
             tracing::warn!(user_id = %user.id, error = %error, "verification e-mail not sent");
         }
@@ -232,7 +247,9 @@ impl AuthService {
     }
 
     /// Creates an account with the given role, e.g. the first administrator from the command
-    /// line. The password rules apply as for registration; no e-mail is sent.
+    /// line, or a user an administrator (`actor`) creates. The password rules apply as for
+    /// registration; no e-mail is sent. Recorded as `user.registered` without an actor,
+    /// `user.created` with one.
     ///
     /// # Errors
     /// As [`register`](Self::register).
@@ -241,7 +258,37 @@ impl AuthService {
         input: Registration,
         role: Role,
         email_verified: bool,
+        actor: Option<UserId>,
+        client: &ClientInfo,
     ) -> Result<User, RegisterError> {
+        let new_user = self.new_user(input, role, email_verified).await?;
+        let action = if actor.is_some() {
+            AuditAction::UserCreated
+        } else {
+            AuditAction::UserRegistered
+        };
+        let event = self
+            .ports
+            .event(action, actor, AuditTarget::User(new_user.id), client)
+            .with("role", role.as_str());
+        match self.ports.users.insert(new_user, Journal::of(event)).await {
+            Ok(user) => Ok(user),
+            Err(StoreError::Duplicate(UniqueField::Email)) => Err(RegisterError::EmailTaken),
+            Err(StoreError::Duplicate(UniqueField::Username)) => Err(RegisterError::UsernameTaken),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Validates a registration and hashes its password: the user to insert.
+    ///
+    /// # Errors
+    /// [`RegisterError::Invalid`] with every invalid field at once.
+    pub async fn new_user(
+        &self,
+        input: Registration,
+        role: Role,
+        email_verified: bool,
+    ) -> Result<NewUser, RegisterError> {
         let mut errors = ValidationErrors::new();
         let email = errors.check("email", Email::parse(&input.email));
         let username = errors.check("username", Username::parse(&input.username));
@@ -288,7 +335,7 @@ impl AuthService {
         }
 
         let password_hash = self.ports.hasher.hash(&password).await?;
-        let new_user = NewUser {
+        Ok(NewUser {
             id: UserId::from_uuid(self.ports.ids.new_id()),
             email,
             username,
@@ -299,13 +346,7 @@ impl AuthService {
             email_verified,
             password_hash,
             created_at: self.ports.clock.now(),
-        };
-        match self.ports.users.insert(new_user).await {
-            Ok(user) => Ok(user),
-            Err(StoreError::Duplicate(UniqueField::Email)) => Err(RegisterError::EmailTaken),
-            Err(StoreError::Duplicate(UniqueField::Username)) => Err(RegisterError::UsernameTaken),
-            Err(other) => Err(other.into()),
-        }
+        })
     }
 
     /// Logs a user in by e-mail or username and opens a session.
@@ -330,11 +371,95 @@ impl AuthService {
             .count_attempt(&key, self.settings.login_window)
             .await?;
         if window.failures > self.settings.login_max_failures {
+            if window.failures == self.settings.login_max_failures + 1 {
+                let event = self
+                    .ports
+                    .event(
+                        AuditAction::UserLocked,
+                        None,
+                        AuditTarget::None,
+                        &request.client,
+                    )
+                    .with("login", login_name(&request.login));
+                self.ports.record(event).await;
+            }
             return Err(self.locked(window));
         }
-        let credentials = self.check_credentials(&request).await?;
+        let credentials = match self.check_credentials(&request).await {
+            Ok(credentials) => credentials,
+            Err(LoginError::InvalidCredentials) => {
+                self.record_failed_login(&request, None).await;
+                return Err(LoginError::InvalidCredentials);
+            }
+            Err(other) => return Err(other),
+        };
         self.ports.throttle.clear(&key).await?;
-        self.open_session(credentials, request).await
+        let tenant = match &request.tenant {
+            None => None,
+            Some(raw) => match self.tenant_scope(credentials.user.id, raw).await? {
+                Some(scope) => Some(scope),
+                None => {
+                    self.record_failed_login(&request, Some(credentials.user.id))
+                        .await;
+                    return Err(LoginError::TenantForbidden);
+                }
+            },
+        };
+        self.open_session(credentials, request, tenant).await
+    }
+
+    /// `user`'s role in the active tenant `raw` names (slug or id); `None` for an unknown or
+    /// inactive tenant or a non-member, alike.
+    async fn tenant_scope(
+        &self,
+        user: UserId,
+        raw: &str,
+    ) -> Result<Option<(TenantId, TenantRole)>, StoreError> {
+        let Ok(reference) = TenantRef::parse(raw) else {
+            return Ok(None);
+        };
+        let Some(tenant) = self.ports.tenants.find(&reference).await? else {
+            return Ok(None);
+        };
+        if !tenant.is_active {
+            return Ok(None);
+        }
+        Ok(self
+            .ports
+            .tenants
+            .role_of(tenant.id, user)
+            .await?
+            .map(|role| (tenant.id, role)))
+    }
+
+    /// Records a refused login: for a known account (`user`, when the refusal came after its
+    /// password matched) by id; otherwise by the login name as typed, never the password.
+    async fn record_failed_login(&self, request: &LoginRequest, user: Option<UserId>) {
+        let event = match user {
+            Some(user) => self
+                .ports
+                .event(
+                    AuditAction::UserLoginFailed,
+                    None,
+                    AuditTarget::User(user),
+                    &request.client,
+                )
+                .with("reason", "tenant")
+                .with(
+                    "tenant",
+                    login_name(request.tenant.as_deref().unwrap_or_default()),
+                ),
+            None => self
+                .ports
+                .event(
+                    AuditAction::UserLoginFailed,
+                    None,
+                    AuditTarget::None,
+                    &request.client,
+                )
+                .with("login", login_name(&request.login)),
+        };
+        self.ports.record(event).await;
     }
 
     fn locked(&self, window: crate::ports::AttemptWindow) -> LoginError {
@@ -376,6 +501,7 @@ impl AuthService {
         &self,
         credentials: crate::model::Credentials,
         request: LoginRequest,
+        tenant: Option<(TenantId, TenantRole)>,
     ) -> Result<IssuedTokens, LoginError> {
         let now = self.ports.clock.now();
         let lifetime = if request.remember_me {
@@ -391,19 +517,39 @@ impl AuthService {
             last_used_at: now,
             expires_at: now + lifetime,
             revoked_at: None,
-            user_agent: request.client.user_agent.map(|ua| truncate(&ua, 256)),
-            ip: request.client.ip.map(|ip| truncate(&ip, 64)),
+            user_agent: request
+                .client
+                .user_agent
+                .clone()
+                .map(|ua| truncate(&ua, 256)),
+            ip: request.client.ip.clone().map(|ip| truncate(&ip, 64)),
+            tenant: tenant.map(|(id, _)| id),
         };
+        let mut event = self
+            .ports
+            .event(
+                AuditAction::UserLogin,
+                Some(credentials.user.id),
+                AuditTarget::User(credentials.user.id),
+                &request.client,
+            )
+            .with("session_id", session.id.to_string());
+        if let Some((id, _)) = tenant {
+            event = event.in_tenant(id);
+        }
         self.ports
             .sessions
-            .create(NewSession {
-                session: session.clone(),
-                refresh_token: refresh.hash,
-            })
+            .create(
+                NewSession {
+                    session: session.clone(),
+                    refresh_token: refresh.hash,
+                },
+                Journal::of(event),
+            )
             .await?;
         let mut user = credentials.user;
         user.last_login_at = Some(now);
-        Ok(self.issue(user, &session, refresh.plaintext, now)?)
+        Ok(self.issue(user, &session, tenant, refresh.plaintext, now)?)
     }
 
     /// Exchanges a refresh token for a new pair. The presented token is spent; presenting a
@@ -411,7 +557,11 @@ impl AuthService {
     ///
     /// # Errors
     /// [`RefreshError::InvalidToken`] or [`RefreshError::Reused`].
-    pub async fn refresh(&self, token: &SecretString) -> Result<IssuedTokens, RefreshError> {
+    pub async fn refresh(
+        &self,
+        token: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, RefreshError> {
         let presented = self.ports.random.digest(token.expose_secret());
         let replacement = self.ports.random.new_token();
         let now = self.ports.clock.now();
@@ -428,8 +578,22 @@ impl AuthService {
                     user_id = %session.user_id,
                     "spent refresh token presented again; revoking the session"
                 );
-                self.revoke_sessions::<RefreshError>(session.user_id, &[session.id], now)
-                    .await?;
+                let event = self
+                    .ports
+                    .event(
+                        AuditAction::RefreshReused,
+                        None,
+                        AuditTarget::Session(session.id),
+                        client,
+                    )
+                    .with("user_id", session.user_id.to_string());
+                self.revoke_session::<RefreshError>(
+                    session.user_id,
+                    session.id,
+                    now,
+                    Journal::of(event),
+                )
+                .await?;
                 return Err(RefreshError::Reused);
             }
             RefreshRotation::Dead(_) | RefreshRotation::Unknown => {
@@ -437,14 +601,38 @@ impl AuthService {
             }
         };
         let user = match self.ports.users.find_by_id(session.user_id).await? {
-            Some(user) if user.is_active => user,
-            _ => {
-                self.revoke_sessions::<RefreshError>(session.user_id, &[session.id], now)
-                    .await?;
-                return Err(RefreshError::InvalidToken);
-            }
+            Some(user) if user.is_active => Some(user),
+            _ => None,
         };
-        Ok(self.issue(user, &session, replacement.plaintext, now)?)
+        // A scoped session keeps its scope only while the membership lasts.
+        let scope = match (&user, session.tenant) {
+            (Some(user), Some(tenant)) => self
+                .tenant_scope(user.id, &tenant.to_string())
+                .await?
+                .map(Some),
+            (Some(_), None) => Some(None),
+            (None, _) => None,
+        };
+        let (Some(user), Some(tenant)) = (user, scope) else {
+            let event = self
+                .ports
+                .event(
+                    AuditAction::SessionRevoked,
+                    None,
+                    AuditTarget::Session(session.id),
+                    client,
+                )
+                .with("reason", "refresh after the account or membership ended");
+            self.revoke_session::<RefreshError>(
+                session.user_id,
+                session.id,
+                now,
+                Journal::of(event),
+            )
+            .await?;
+            return Err(RefreshError::InvalidToken);
+        };
+        Ok(self.issue(user, &session, tenant, replacement.plaintext, now)?)
     }
 
     /// Ends the caller's current session: its access and refresh tokens stop working at once.
@@ -456,8 +644,19 @@ impl AuthService {
             return Err(LogoutError::Forbidden);
         }
         let now = self.ports.clock.now();
-        self.revoke_sessions(principal.user.id, &[principal.session_id], now)
-            .await
+        let event = self.ports.event(
+            AuditAction::UserLogout,
+            Some(principal.user.id),
+            AuditTarget::Session(principal.session_id),
+            &principal.client,
+        );
+        self.revoke_session(
+            principal.user.id,
+            principal.session_id,
+            now,
+            Journal::of(event),
+        )
+        .await
     }
 
     /// Ends every session of the caller.
@@ -479,7 +678,20 @@ impl AuthService {
                 .await?;
             marked.push(principal.session_id);
         }
-        let revoked = self.ports.sessions.revoke_all(user, now).await?;
+        let event = self
+            .ports
+            .event(
+                AuditAction::UserLogout,
+                Some(user),
+                AuditTarget::User(user),
+                &principal.client,
+            )
+            .with("all_sessions", true);
+        let revoked = self
+            .ports
+            .sessions
+            .revoke_all(user, now, Journal::of(event))
+            .await?;
         // Sessions opened while this ran.
         let late: Vec<SessionId> = revoked
             .into_iter()
@@ -495,7 +707,11 @@ impl AuthService {
     /// # Errors
     /// [`AuthError::Unauthenticated`] for any refusal; [`AuthError::Unavailable`] when the
     /// revocation list cannot be read (the request must then be refused).
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        client: ClientInfo,
+    ) -> Result<Principal, AuthError> {
         let claims = self
             .ports
             .tokens
@@ -513,6 +729,8 @@ impl AuthService {
             Some(user) if user.is_active => Ok(Principal {
                 user,
                 session_id: claims.session_id,
+                tenant: claims.tenant,
+                client,
             }),
             _ => Err(AuthError::Unauthenticated("the account is not active")),
         }
@@ -522,14 +740,40 @@ impl AuthService {
     ///
     /// # Errors
     /// [`VerifyEmailError::InvalidToken`] when the token is unknown, spent or expired.
-    pub async fn verify_email(&self, token: &SecretString) -> Result<UserId, VerifyEmailError> {
+    pub async fn verify_email(
+        &self,
+        token: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<UserId, VerifyEmailError> {
         let hash = self.ports.random.digest(token.expose_secret());
         let now = self.ports.clock.now();
-        self.ports
+        let Some(stored) = self.ports.users.find_action_token(&hash).await? else {
+            return Err(VerifyEmailError::InvalidToken);
+        };
+        let user = stored.token.user_id;
+        let spendable = stored.token.purpose == ActionPurpose::VerifyEmail
+            && stored.used_at.is_none()
+            && now < stored.token.expires_at;
+        if !spendable {
+            return Err(VerifyEmailError::InvalidToken);
+        }
+        let event = self.ports.event(
+            AuditAction::UserEmailVerified,
+            Some(user),
+            AuditTarget::User(user),
+            client,
+        );
+        if self
+            .ports
             .users
-            .verify_email(&hash, now)
+            .verify_email(&hash, user, now, Journal::of(event))
             .await?
-            .ok_or(VerifyEmailError::InvalidToken)
+        {
+            Ok(user)
+        } else {
+            // Spent by a concurrent call in between.
+            Err(VerifyEmailError::InvalidToken)
+        }
     }
 
     /// E-mails the caller a new verification token, unless their address is verified already.
@@ -581,7 +825,10 @@ impl AuthService {
         self.restore_revocations().await.map(Some)
     }
 
-    async fn send_verification(&self, user: &User) -> Result<(), ResendVerificationError> {
+    pub(crate) async fn send_verification(
+        &self,
+        user: &User,
+    ) -> Result<(), ResendVerificationError> {
         let token = self.ports.random.new_token();
         let now = self.ports.clock.now();
         self.ports
@@ -617,21 +864,24 @@ impl AuthService {
         Ok(())
     }
 
-    /// Revokes sessions on the fast path, then in the store. In that order, a failure leaves
-    /// either nothing revoked (the caller can retry) or the sessions refused already.
-    async fn revoke_sessions<E>(
+    /// Revokes a session on the fast path, then in the store with `journal`. In that order,
+    /// a failure leaves either nothing revoked (the caller can retry) or the session refused
+    /// already.
+    async fn revoke_session<E>(
         &self,
         user: UserId,
-        sessions: &[SessionId],
+        session: SessionId,
         now: DateTime<Utc>,
+        journal: Journal,
     ) -> Result<(), E>
     where
         E: From<StoreError> + From<crate::ports::RevocationError>,
     {
-        self.mark_revoked::<E>(sessions, now).await?;
-        for session in sessions {
-            self.ports.sessions.revoke(user, *session, now).await?;
-        }
+        self.mark_revoked::<E>(&[session], now).await?;
+        self.ports
+            .sessions
+            .revoke(user, session, now, journal)
+            .await?;
         Ok(())
     }
 
@@ -648,7 +898,21 @@ impl AuthService {
     where
         E: From<StoreError> + From<crate::ports::RevocationError>,
     {
-        let live: Vec<SessionId> = self
+        let live = self.live_sessions::<E>(user, keep).await?;
+        self.mark_revoked::<E>(&live, now).await?;
+        Ok(live)
+    }
+
+    /// The unrevoked sessions of `user`, except `keep`.
+    pub(crate) async fn live_sessions<E>(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> Result<Vec<SessionId>, E>
+    where
+        E: From<StoreError>,
+    {
+        Ok(self
             .ports
             .sessions
             .list_for_user(user)
@@ -656,9 +920,7 @@ impl AuthService {
             .into_iter()
             .filter(|session| session.revoked_at.is_none() && Some(session.id) != keep)
             .map(|session| session.id)
-            .collect();
-        self.mark_revoked::<E>(&live, now).await?;
-        Ok(live)
+            .collect())
     }
 
     /// Puts sessions on the fast-path revocation list for as long as their tokens could live.
@@ -683,6 +945,7 @@ impl AuthService {
         &self,
         user: User,
         session: &Session,
+        tenant: Option<(TenantId, TenantRole)>,
         refresh_token: SecretString,
         now: DateTime<Utc>,
     ) -> Result<IssuedTokens, crate::ports::TokenError> {
@@ -693,6 +956,7 @@ impl AuthService {
             session_id: session.id,
             token_id: self.ports.ids.new_id(),
             role: user.role,
+            tenant,
             issued_at: now,
             expires_at,
         };
@@ -710,9 +974,14 @@ impl AuthService {
     }
 }
 
+/// A login name as recorded in the audit trail: trimmed and bounded, as the throttle sees it.
+fn login_name(login: &str) -> String {
+    login.trim().chars().take(320).collect()
+}
+
 /// The throttle key of a login name: trimmed, lower-cased (as e-mail addresses and usernames
 /// compare), and bounded in length, whether or not such an account exists.
-fn throttle_key(login: &str) -> String {
+pub(crate) fn throttle_key(login: &str) -> String {
     let name: String = login.trim().to_lowercase().chars().take(320).collect();
     format!("login:{name}")
 }

@@ -1,25 +1,39 @@
 //! Use-case services: each public method is one use case, with its own error enum.
 
 mod account;
+mod audit;
 mod auth;
+mod manage;
+mod tenants;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 pub(crate) mod tests_support;
+mod users;
 
 use std::sync::Arc;
 
 pub use account::{AccountService, ChangePasswordError, ProfileUpdate, UpdateProfileError};
+pub use audit::AuditService;
 pub use auth::{
     AuthError, AuthService, ClientInfo, IssuedTokens, LoginError, LoginRequest, LogoutError,
     RefreshError, RegisterError, Registration, ResendVerificationError, VerifyEmailError,
 };
+pub use manage::{Conflict, ManageError};
+pub use tenants::{
+    AdminInput, MAX_DESCRIPTION, MAX_DOMAIN, MAX_NAME, MemberRef, NewTenantInput, TenantService,
+    TenantUpdate,
+};
+pub use users::{UserAdminService, UserUpdateInput, command_line};
 
-use crate::model::{SessionId, User};
+use crate::model::{
+    AuditAction, AuditEvent, AuditEventId, AuditTarget, SessionId, TenantId, TenantRole, User,
+    UserId,
+};
 use crate::policy::Actor;
 use crate::ports::{
-    Clock, IdGenerator, LoginThrottle, Mailer, PasswordHasher, PasswordStrength, SecureRandom,
-    SessionStore, TokenCodec, TokenRevocation, UserStore,
+    AuditLog, Clock, IdGenerator, LoginThrottle, Mailer, PasswordHasher, PasswordStrength,
+    SecureRandom, SessionStore, TenantStore, TokenCodec, TokenRevocation, UserStore,
 };
 
 /// Every port the use cases need, as shared trait objects. Cloning is cheap.
@@ -29,6 +43,10 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     /// Login sessions.
     pub sessions: Arc<dyn SessionStore>,
+    /// Tenants and memberships.
+    pub tenants: Arc<dyn TenantStore>,
+    /// The audit trail, for events without a change of their own.
+    pub audit: Arc<dyn AuditLog>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
     /// Password strength estimation.
@@ -55,13 +73,19 @@ impl std::fmt::Debug for Ports {
     }
 }
 
-/// An authenticated caller: the user as stored now, and the session their token belongs to.
+/// An authenticated caller: the user as stored now, the session their token belongs to, the
+/// tenant it is scoped to, and where the request came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     /// The user, read fresh from the store for this request.
     pub user: User,
     /// The session of the access token.
     pub session_id: SessionId,
+    /// The tenant the token is scoped to, with the role its claim names (authorization
+    /// re-reads the live membership).
+    pub tenant: Option<(TenantId, TenantRole)>,
+    /// The request's client, for the audit trail.
+    pub client: ClientInfo,
 }
 
 impl Principal {
@@ -70,6 +94,44 @@ impl Principal {
     pub fn actor(&self) -> Actor {
         Actor::of(&self.user)
     }
+}
+
+impl Ports {
+    /// A new audit event of `action` by `actor` on `target`, now, from `client`.
+    pub(crate) fn event(
+        &self,
+        action: AuditAction,
+        actor: Option<UserId>,
+        target: AuditTarget,
+        client: &ClientInfo,
+    ) -> AuditEvent {
+        AuditEvent {
+            id: AuditEventId::from_uuid(self.ids.new_id()),
+            at: self.clock.now(),
+            actor,
+            tenant: None,
+            action,
+            target,
+            // Bounded as the session bounds them: both come from the client.
+            ip: client.ip.as_deref().map(|ip| bounded(ip, 64)),
+            request_id: client.request_id.as_deref().map(|id| bounded(id, 128)),
+            details: serde_json::Map::new(),
+        }
+    }
+
+    /// Appends an event with no change of its own (a refused login, a denied request). The
+    /// trail is best effort here: a failure is logged, and the answer to the caller stands.
+    pub(crate) async fn record(&self, event: AuditEvent) {
+        let action = event.action;
+        if let Err(error) = self.audit.append(crate::model::Journal::of(event)).await {
+            tracing::error!(%action, error = %error, "audit event not recorded");
+        }
+    }
+}
+
+/// At most `max` characters of `value`.
+fn bounded(value: &str, max: usize) -> String {
+    value.chars().take(max).collect()
 }
 
 /// Implements the conversions from port errors that every operation error shares: a store or

@@ -1,16 +1,19 @@
 //! Unit tests of every use case, against mockall mocks of the ports (no I/O).
 //!
 //! Each test builds a [`fixture::Fixture`] (fixed clock, sequential ids, deterministic random
-//! tokens; every other port strict, so an unexpected call fails the test) and states only the
-//! port calls that matter to it.
+//! tokens; the audit log permissive and recording; every other port strict, so an unexpected
+//! call fails the test) and states only the port calls that matter to it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+mod audit;
 mod authenticate;
 mod fixture;
 mod login;
 mod logout;
 mod refresh;
 mod register;
+mod tenants;
+mod users;
 mod verification;

@@ -4,11 +4,15 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::fixture::{
-    ALICE, Fixture, PASSWORD, SESSION, SESSION_2, SESSION_3, STORED_HASH, admin, alice, bob,
-    credentials, fields, inactive, messages, now, principal, secret, session,
+    ALICE, Calls, Fixture, PASSWORD, SESSION, SESSION_2, SESSION_3, STORED_HASH, admin, alice, bob,
+    client, credentials, event, fields, inactive, messages, now, principal, principal_from_client,
+    secret, session,
 };
-use crate::model::{PersonName, Preferences, ProfileChanges, User, UserVersion, Username};
-use crate::ports::{StoreError, UniqueField};
+use crate::model::{
+    AuditAction, AuditTarget, Journal, PersonName, Preferences, ProfileChanges, User, UserVersion,
+    Username,
+};
+use crate::ports::{StoreError, UniqueField, UserChanges, UserUpdate};
 use crate::services::{ChangePasswordError, ProfileUpdate, UpdateProfileError};
 
 // ----- update_profile -------------------------------------------------------------------------
@@ -40,20 +44,35 @@ fn updated_alice() -> User {
     user
 }
 
-/// The store is asked once to apply [`expected_changes`] to Alice with `if_match`, and answers
-/// `outcome`.
+/// The store is asked once to apply [`expected_changes`] (and nothing but profile changes) to
+/// Alice with `if_match`, and answers `outcome`; the journal of that call is returned.
 fn store_update(
     fx: &mut Fixture,
     if_match: Option<UserVersion>,
     outcome: fn() -> Result<User, StoreError>,
-) {
+) -> Calls<Journal> {
+    let journals = Calls::new();
+    let recorder = journals.clone();
+    let expected_changes = UserChanges {
+        profile: expected_changes(),
+        email: None,
+        role: None,
+        is_active: None,
+    };
     fx.users
-        .expect_update_profile()
-        .withf(move |id, changes, expected, at| {
-            *id == ALICE && *changes == expected_changes() && *expected == if_match && *at == now()
+        .expect_update()
+        .withf(move |id, changes, expected, at, _| {
+            *id == ALICE && *changes == expected_changes && *expected == if_match && *at == now()
         })
         .times(1)
-        .returning(move |_, _, _, _| outcome());
+        .returning(move |_, _, _, _, journal| {
+            recorder.record(journal);
+            outcome().map(|user| UserUpdate {
+                user,
+                revoked: vec![],
+            })
+        });
+    journals
 }
 
 #[tokio::test]
@@ -80,7 +99,7 @@ async fn an_empty_update_writes_nothing_but_still_checks_the_version() {
         (Some(99), false),
     ] {
         let mut fx = Fixture::new();
-        fx.users.expect_update_profile().never();
+        fx.users.expect_update().never();
         fx.users
             .expect_find_by_id()
             .withf(|id| *id == ALICE)
@@ -111,7 +130,7 @@ async fn an_empty_update_writes_nothing_but_still_checks_the_version() {
 #[tokio::test]
 async fn update_profile_reports_each_invalid_field_and_stores_nothing() {
     let mut fx = Fixture::new();
-    fx.users.expect_update_profile().never();
+    fx.users.expect_update().never();
     let invalid = ProfileUpdate {
         first_name: Some("x".repeat(101)),
         last_name: Some("tab\tinside".to_owned()),
@@ -137,7 +156,7 @@ async fn update_profile_reports_each_invalid_field_and_stores_nothing() {
 #[tokio::test]
 async fn update_profile_reports_only_the_invalid_field() {
     let mut fx = Fixture::new();
-    fx.users.expect_update_profile().never();
+    fx.users.expect_update().never();
     let mut one_bad = update();
     one_bad.username = Some("x".to_owned());
 
@@ -161,7 +180,7 @@ async fn update_profile_reports_only_the_invalid_field() {
 async fn update_profile_of_another_user_is_forbidden_to_a_non_admin() {
     for caller in [bob(), inactive(admin())] {
         let mut fx = Fixture::new();
-        fx.users.expect_update_profile().never();
+        fx.users.expect_update().never();
 
         let error = fx
             .account()
@@ -388,11 +407,11 @@ async fn change_password_stores_the_new_hash_and_revokes_every_other_session() {
         });
     fx.users
         .expect_change_password()
-        .withf(|id, hash, keep, at| {
+        .withf(|id, hash, keep, at, _| {
             *id == ALICE && hash.as_str() == STORED_HASH && *keep == Some(SESSION) && *at == now()
         })
         .times(1)
-        .returning(|_, _, _, _| Ok(vec![SESSION_2, SESSION_3]));
+        .returning(|_, _, _, _, _| Ok(vec![SESSION_2, SESSION_3]));
     let fast_path = fx.record_fast_path();
     let until = now() + fx.settings.revocation_window();
 
@@ -426,4 +445,166 @@ async fn change_password_by_an_inactive_account_is_forbidden() {
         .unwrap_err();
 
     assert!(matches!(error, ChangePasswordError::Forbidden), "{error:?}");
+}
+
+// ----- audit ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn update_profile_records_user_updated_naming_the_fields_in_the_same_call() {
+    // By herself, and by an administrator.
+    for caller in [alice(), admin()] {
+        let mut fx = Fixture::new();
+        let journals = store_update(&mut fx, Some(4), || Ok(updated_alice()));
+        let appended = fx.appended.clone();
+
+        fx.account()
+            .update_profile(
+                &principal_from_client(caller.clone(), SESSION),
+                ALICE,
+                update(),
+                Some(4),
+            )
+            .await
+            .unwrap();
+
+        let updated = event(
+            1,
+            AuditAction::UserUpdated,
+            Some(caller.id),
+            AuditTarget::User(ALICE),
+            &client(),
+        )
+        .with("fields", json!(["first_name", "username", "preferences"]));
+        assert_eq!(
+            journals.all(),
+            [Journal::of(updated)],
+            "{}",
+            caller.username
+        );
+        let text = format!("{:?}", journals.all());
+        assert!(
+            !text.contains("ada.l") && !text.contains("dark"),
+            "names, not values: {text}"
+        );
+        assert!(appended.all().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_refused_or_empty_profile_update_records_nothing() {
+    type Outcome = Result<User, UpdateProfileError>;
+    /// A case, the change, the caller, and the answer it expects.
+    type Case = (
+        &'static str,
+        ProfileUpdate,
+        fn() -> User,
+        fn(&Outcome) -> bool,
+    );
+    let refused: [Case; 3] = [
+        ("empty", ProfileUpdate::default(), alice, |r| r.is_ok()),
+        (
+            "invalid",
+            ProfileUpdate {
+                username: Some("x".to_owned()),
+                ..update()
+            },
+            alice,
+            |r| matches!(r, Err(UpdateProfileError::Invalid(_))),
+        ),
+        ("forbidden", update(), bob, |r| {
+            matches!(r, Err(UpdateProfileError::Forbidden))
+        }),
+    ];
+    for (case, change, caller, as_expected) in refused {
+        let mut fx = Fixture::new();
+        fx.users.expect_update().never();
+        fx.users
+            .expect_find_by_id()
+            .returning(|_| Ok(Some(alice())));
+        let appended = fx.appended.clone();
+
+        let outcome = fx
+            .account()
+            .update_profile(
+                &principal_from_client(caller(), SESSION),
+                ALICE,
+                change,
+                None,
+            )
+            .await;
+
+        assert!(as_expected(&outcome), "{case}: {outcome:?}");
+        assert!(appended.all().is_empty(), "{case}: {:?}", appended.all());
+    }
+}
+
+#[tokio::test]
+async fn change_password_records_the_change_in_the_same_call_and_never_a_secret() {
+    let mut fx = Fixture::new();
+    current_password_check(&mut fx, true);
+    fx.strength_scores(4, None);
+    fx.hashes(NEW_PASSWORD);
+    fx.sessions
+        .expect_list_for_user()
+        .times(1)
+        .returning(|_| Ok(vec![]));
+    let journals = Calls::new();
+    let recorder = journals.clone();
+    fx.users
+        .expect_change_password()
+        .times(1)
+        .returning(move |_, _, _, _, journal| {
+            recorder.record(journal);
+            Ok(vec![])
+        });
+    fx.revocation.expect_revoke().never();
+    let appended = fx.appended.clone();
+
+    fx.account()
+        .change_password(
+            &principal_from_client(alice(), SESSION),
+            &secret(PASSWORD),
+            secret(NEW_PASSWORD),
+        )
+        .await
+        .unwrap();
+
+    let changed = event(
+        1,
+        AuditAction::UserPasswordChanged,
+        Some(ALICE),
+        AuditTarget::User(ALICE),
+        &client(),
+    );
+    let journals: Vec<Journal> = journals.all();
+    assert_eq!(journals, [Journal::of(changed)]);
+    let text = format!("{journals:?}");
+    for secret in [PASSWORD, NEW_PASSWORD, STORED_HASH] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    assert!(appended.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_password_change_records_nothing() {
+    let mut fx = Fixture::new();
+    current_password_check(&mut fx, false);
+    nothing_changed(&mut fx);
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .account()
+        .change_password(
+            &principal_from_client(alice(), SESSION),
+            &secret(PASSWORD),
+            secret(NEW_PASSWORD),
+        )
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, ChangePasswordError::Invalid(_)),
+        "{error:?}"
+    );
+    assert!(appended.all().is_empty(), "{:?}", appended.all());
 }

@@ -3,10 +3,12 @@
 use chrono::TimeDelta;
 use uuid::Uuid;
 
-use super::fixture::{ALICE, Fixture, SESSION, alice, inactive, now, revocation_error};
-use crate::model::Role;
+use super::fixture::{
+    ALICE, Fixture, SESSION, TENANT, alice, client, inactive, now, revocation_error,
+};
+use crate::model::{Role, TenantRole};
 use crate::ports::{AccessClaims, StoreError, TokenError};
-use crate::services::AuthError;
+use crate::services::{AuthError, ClientInfo};
 
 const BEARER: &str = "header.payload.signature";
 
@@ -16,6 +18,7 @@ fn claims() -> AccessClaims {
         session_id: SESSION,
         token_id: Uuid::from_u128(0x7070),
         role: Role::User,
+        tenant: None,
         issued_at: now() - TimeDelta::minutes(5),
         expires_at: now() + TimeDelta::minutes(10),
     }
@@ -50,7 +53,11 @@ async fn authenticate_refuses_an_invalid_token_without_consulting_anything_else(
     fx.revocation.expect_is_revoked().never();
     fx.users.expect_find_by_id().never();
 
-    let error = fx.auth().authenticate(BEARER).await.unwrap_err();
+    let error = fx
+        .auth()
+        .authenticate(BEARER, ClientInfo::default())
+        .await
+        .unwrap_err();
 
     assert!(matches!(error, AuthError::Unauthenticated(_)), "{error:?}");
 }
@@ -68,7 +75,7 @@ async fn authenticate_refuses_every_token_when_the_codec_fails() {
     fx.revocation.expect_is_revoked().never();
     fx.users.expect_find_by_id().never();
 
-    let result = fx.auth().authenticate(BEARER).await;
+    let result = fx.auth().authenticate(BEARER, ClientInfo::default()).await;
 
     assert!(result.is_err(), "{result:?}");
 }
@@ -80,7 +87,11 @@ async fn authenticate_refuses_a_revoked_session() {
     revoked(&mut fx, true);
     fx.users.expect_find_by_id().never();
 
-    let error = fx.auth().authenticate(BEARER).await.unwrap_err();
+    let error = fx
+        .auth()
+        .authenticate(BEARER, ClientInfo::default())
+        .await
+        .unwrap_err();
 
     assert!(matches!(error, AuthError::Unauthenticated(_)), "{error:?}");
 }
@@ -95,7 +106,7 @@ async fn authenticate_fails_closed_when_the_revocation_list_cannot_be_read() {
         .returning(|_| Err(revocation_error()));
     fx.users.expect_find_by_id().never();
 
-    let result = fx.auth().authenticate(BEARER).await;
+    let result = fx.auth().authenticate(BEARER, ClientInfo::default()).await;
 
     assert!(
         matches!(result, Err(AuthError::Unavailable(_))),
@@ -116,7 +127,11 @@ async fn authenticate_refuses_a_missing_or_inactive_user() {
             .times(1)
             .returning(move |_| Ok(answer.clone()));
 
-        let error = fx.auth().authenticate(BEARER).await.unwrap_err();
+        let error = fx
+            .auth()
+            .authenticate(BEARER, ClientInfo::default())
+            .await
+            .unwrap_err();
 
         assert!(
             matches!(error, AuthError::Unauthenticated(_)),
@@ -135,7 +150,7 @@ async fn authenticate_reports_an_unavailable_store_as_unavailable() {
         .times(1)
         .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
 
-    let result = fx.auth().authenticate(BEARER).await;
+    let result = fx.auth().authenticate(BEARER, ClientInfo::default()).await;
 
     assert!(
         matches!(result, Err(AuthError::Unavailable(_))),
@@ -159,8 +174,33 @@ async fn authenticate_returns_the_user_as_stored_now_and_the_tokens_session() {
         .times(1)
         .returning(move |_| Ok(Some(answer.clone())));
 
-    let principal = fx.auth().authenticate(BEARER).await.unwrap();
+    let principal = fx.auth().authenticate(BEARER, client()).await.unwrap();
 
     assert_eq!(principal.user, fresh);
     assert_eq!(principal.session_id, SESSION);
+    assert_eq!(principal.tenant, None);
+    assert_eq!(principal.client, client(), "for the audit trail");
+}
+
+#[tokio::test]
+async fn authenticate_carries_the_tokens_tenant_scope() {
+    let mut fx = Fixture::new();
+    fx.tokens.expect_verify().times(1).returning(|_| {
+        Ok(AccessClaims {
+            tenant: Some((TENANT, TenantRole::Viewer)),
+            ..claims()
+        })
+    });
+    revoked(&mut fx, false);
+    fx.users
+        .expect_find_by_id()
+        .times(1)
+        .returning(|_| Ok(Some(alice())));
+    // Authentication itself does not re-read the membership; authorization does.
+    fx.tenants.expect_role_of().never();
+    fx.tenants.expect_find().never();
+
+    let principal = fx.auth().authenticate(BEARER, client()).await.unwrap();
+
+    assert_eq!(principal.tenant, Some((TENANT, TenantRole::Viewer)));
 }

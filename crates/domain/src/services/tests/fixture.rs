@@ -2,8 +2,10 @@
 //!
 //! The clock, the id generator and the random-token source are always faked the same way:
 //! the clock says [`now()`], the n-th id is [`generated_id(n)`](generated_id), the n-th random
-//! token is [`token(n)`](token) and every digest is [`digest`] of its plaintext. Every other
-//! port is a strict mock: a call the test did not expect fails it.
+//! token is [`token(n)`](token) and every digest is [`digest`] of its plaintext. The audit log
+//! accepts every append and records it ([`Fixture::appended`]), so a test asserts on the events
+//! it expects, and that there are no others. Every other port is a strict mock: a call the test
+//! did not expect fails it.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,15 +15,20 @@ use uuid::Uuid;
 
 use crate::ValidationErrors;
 use crate::model::{
-    Credentials, Email, NewUser, PasswordHash, PersonName, Preferences, Role, Session, SessionId,
-    TokenHash, User, UserId, Username,
+    AuditAction, AuditEvent, AuditEventId, AuditTarget, Credentials, Email, Journal, NewUser,
+    PasswordHash, PersonName, Preferences, Role, Session, SessionId, Tenant, TenantId, TenantRef,
+    TenantRole, TenantSlug, TokenHash, User, UserId, Username,
 };
 use crate::ports::{
-    AttemptWindow, MockClock, MockIdGenerator, MockLoginThrottle, MockMailer, MockPasswordHasher,
-    MockPasswordStrength, MockSecureRandom, MockSessionStore, MockTokenCodec, MockTokenRevocation,
-    MockUserStore, OpaqueToken, RevocationError, StrengthVerdict,
+    AttemptWindow, MockAuditLog, MockClock, MockIdGenerator, MockLoginThrottle, MockMailer,
+    MockPasswordHasher, MockPasswordStrength, MockSecureRandom, MockSessionStore, MockTenantStore,
+    MockTokenCodec, MockTokenRevocation, MockUserStore, OpaqueToken, PageRequest, RevocationError,
+    StoreError, StrengthVerdict,
 };
-use crate::services::{AccountService, AuthService, Ports, Principal};
+use crate::services::{
+    AccountService, AuditService, AuthService, ClientInfo, Ports, Principal, TenantService,
+    UserAdminService,
+};
 use crate::settings::AuthSettings;
 
 /// Alice: an ordinary user, the usual caller.
@@ -35,6 +42,8 @@ pub(super) const SESSION: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5E5
 /// Other sessions of the same user.
 pub(super) const SESSION_2: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5E55_0002));
 pub(super) const SESSION_3: SessionId = SessionId::from_uuid(Uuid::from_u128(0x5E55_0003));
+/// A tenant (slug `acme`).
+pub(super) const TENANT: TenantId = TenantId::from_uuid(Uuid::from_u128(0x7E4A_4701));
 
 /// Alice's password, as she types it.
 pub(super) const PASSWORD: &str = "correct horse battery";
@@ -146,11 +155,122 @@ pub(super) fn session(id: SessionId, user: UserId, remaining: TimeDelta) -> Sess
         revoked_at: None,
         user_agent: None,
         ip: None,
+        tenant: None,
     }
 }
 
+/// A caller of no tenant, with a default (empty) [`ClientInfo`].
 pub(super) fn principal(user: User, session_id: SessionId) -> Principal {
-    Principal { user, session_id }
+    Principal {
+        user,
+        session_id,
+        tenant: None,
+        client: ClientInfo::default(),
+    }
+}
+
+/// A client that says who it is, where from, and which request this is.
+pub(super) fn client() -> ClientInfo {
+    ClientInfo {
+        user_agent: Some("curl/8.5".to_owned()),
+        ip: Some("203.0.113.7".to_owned()),
+        request_id: Some("req-0042".to_owned()),
+    }
+}
+
+/// [`principal`] calling from [`client`].
+pub(super) fn principal_from_client(user: User, session_id: SessionId) -> Principal {
+    Principal {
+        client: client(),
+        ..principal(user, session_id)
+    }
+}
+
+/// The active tenant [`TENANT`], slug `acme`.
+pub(super) fn tenant() -> Tenant {
+    Tenant {
+        id: TENANT,
+        name: "Acme".to_owned(),
+        slug: TenantSlug::parse("acme").expect("a valid slug"),
+        description: String::new(),
+        domain: String::new(),
+        settings: serde_json::Map::new(),
+        is_active: true,
+        created_at: now() - TimeDelta::days(50),
+        updated_at: now() - TimeDelta::days(5),
+        version: 2,
+    }
+}
+
+/// [`TENANT`] as a caller names it: by its slug.
+pub(super) fn acme() -> TenantRef {
+    TenantRef::Slug(TenantSlug::parse("acme").expect("a valid slug"))
+}
+
+/// Whether `reference` names [`TENANT`] (by id or by slug).
+pub(super) fn names_acme(reference: &TenantRef) -> bool {
+    *reference == acme() || *reference == TenantRef::Id(TENANT)
+}
+
+/// The first page of twenty.
+pub(super) fn first_page() -> PageRequest {
+    PageRequest {
+        page: 1,
+        per_page: 20,
+    }
+}
+
+/// [`principal_from_client`] with an access token scoped to [`TENANT`] whose claim says
+/// `claimed` (what the token says, not what the store says now).
+pub(super) fn principal_in_tenant(user: User, claimed: TenantRole) -> Principal {
+    Principal {
+        tenant: Some((TENANT, claimed)),
+        ..principal_from_client(user, SESSION)
+    }
+}
+
+/// The `access.denied` journal of a refused administrative request by `actor` calling from
+/// [`client`]: the `n`-th generated id, the operation in the details, and the tenant if any.
+pub(super) fn denied(
+    n: u128,
+    actor: UserId,
+    operation: &str,
+    target: AuditTarget,
+    tenant: Option<TenantId>,
+) -> Journal {
+    let mut event = event(n, AuditAction::AccessDenied, Some(actor), target, &client());
+    event.tenant = tenant;
+    event
+        .details
+        .insert("operation".to_owned(), operation.into());
+    Journal::of(event)
+}
+
+/// The event a use case should record: the `n`-th generated id, now, no tenant, no details,
+/// and the client's address and request id.
+pub(super) fn event(
+    n: u128,
+    action: AuditAction,
+    actor: Option<UserId>,
+    target: AuditTarget,
+    client: &ClientInfo,
+) -> AuditEvent {
+    AuditEvent {
+        id: AuditEventId::from_uuid(generated_id(n)),
+        at: now(),
+        actor,
+        tenant: None,
+        action,
+        target,
+        ip: client.ip.clone(),
+        request_id: client.request_id.clone(),
+        details: serde_json::Map::new(),
+    }
+}
+
+/// The events of the journals, in order.
+pub(super) fn events(journals: &[Journal]) -> Vec<AuditEvent> {
+    journals.iter().flat_map(|j| j.events.clone()).collect()
 }
 
 /// The names of the fields that have errors, in order.
@@ -201,6 +321,13 @@ pub(super) struct Fixture {
     pub(super) settings: AuthSettings,
     pub(super) users: MockUserStore,
     pub(super) sessions: MockSessionStore,
+    pub(super) tenants: MockTenantStore,
+    /// The audit log: by default it accepts every append and records it in
+    /// [`appended`](Self::appended).
+    pub(super) audit: MockAuditLog,
+    /// The journals appended to the default audit log (the events with no change of their
+    /// own), in order.
+    pub(super) appended: Calls<Journal>,
     pub(super) hasher: MockPasswordHasher,
     pub(super) strength: MockPasswordStrength,
     pub(super) tokens: MockTokenCodec,
@@ -213,10 +340,20 @@ pub(super) struct Fixture {
 
 impl Fixture {
     pub(super) fn new() -> Self {
+        let appended = Calls::new();
+        let recorder = appended.clone();
+        let mut audit = MockAuditLog::new();
+        audit.expect_append().returning(move |journal| {
+            recorder.record(journal);
+            Ok(())
+        });
         Self {
             settings: settings(),
             users: MockUserStore::new(),
             sessions: MockSessionStore::new(),
+            tenants: MockTenantStore::new(),
+            audit,
+            appended,
             hasher: MockPasswordHasher::new(),
             strength: MockPasswordStrength::new(),
             tokens: MockTokenCodec::new(),
@@ -224,6 +361,16 @@ impl Fixture {
             mailer: MockMailer::new(),
             throttle: None,
         }
+    }
+
+    /// The audit log refuses every append (it still records the attempt in `appended`).
+    pub(super) fn audit_fails(&mut self) {
+        let recorder = self.appended.clone();
+        self.audit = MockAuditLog::new();
+        self.audit.expect_append().returning(move |journal| {
+            recorder.record(journal);
+            Err(StoreError::Unavailable("the audit table is locked".into()))
+        });
     }
 
     /// The strength estimator scores every password `score`, with `feedback`.
@@ -308,6 +455,8 @@ impl Fixture {
             throttle: Arc::new(throttle),
             users: Arc::new(self.users),
             sessions: Arc::new(self.sessions),
+            tenants: Arc::new(self.tenants),
+            audit: Arc::new(self.audit),
             hasher: Arc::new(self.hasher),
             strength: Arc::new(self.strength),
             tokens: Arc::new(self.tokens),
@@ -320,6 +469,48 @@ impl Fixture {
         (ports, self.settings)
     }
 
+    /// The tenant store finds [`tenant()`] by its id or its slug (as often as asked), and
+    /// nothing else.
+    pub(super) fn tenant_exists(&mut self) {
+        self.tenants
+            .expect_find()
+            .withf(names_acme)
+            .returning(|_| Ok(Some(tenant())));
+    }
+
+    /// The tenant store finds no tenant.
+    pub(super) fn no_tenant(&mut self) {
+        self.tenants.expect_find().returning(|_| Ok(None));
+    }
+
+    /// `user`'s live role in [`TENANT`], as the store answers it now (`None`: not a member).
+    pub(super) fn live_role(&mut self, user: UserId, role: Option<TenantRole>) {
+        self.tenants
+            .expect_role_of()
+            .withf(move |tenant, member| *tenant == TENANT && *member == user)
+            .returning(move |_, _| Ok(role));
+    }
+
+    /// The roles `viewer` holds in the tenants `target` belongs to.
+    pub(super) fn shared_roles(&mut self, viewer: UserId, target: UserId, roles: &[TenantRole]) {
+        let roles = roles.to_vec();
+        self.tenants
+            .expect_shared_roles()
+            .withf(move |v, t| *v == viewer && *t == target)
+            .returning(move |_, _| Ok(roles.clone()));
+    }
+
+    /// No tenant, membership or member list is written or read past the refusal.
+    pub(super) fn no_tenant_writes(&mut self) {
+        self.tenants.expect_create().never();
+        self.tenants.expect_update().never();
+        self.tenants.expect_delete().never();
+        self.tenants.expect_members().never();
+        self.tenants.expect_add_member().never();
+        self.tenants.expect_change_role().never();
+        self.tenants.expect_remove_member().never();
+    }
+
     pub(super) fn auth(self) -> AuthService {
         let (ports, settings) = self.ports();
         AuthService::new(ports, settings)
@@ -328,5 +519,20 @@ impl Fixture {
     pub(super) fn account(self) -> AccountService {
         let (ports, settings) = self.ports();
         AccountService::new(ports, settings)
+    }
+
+    pub(super) fn tenant_service(self) -> TenantService {
+        let (ports, settings) = self.ports();
+        TenantService::new(ports, settings)
+    }
+
+    pub(super) fn user_admin(self) -> UserAdminService {
+        let (ports, settings) = self.ports();
+        UserAdminService::new(ports, settings)
+    }
+
+    pub(super) fn audit_service(self) -> AuditService {
+        let (ports, _) = self.ports();
+        AuditService::new(ports)
     }
 }

@@ -3,10 +3,13 @@
 use secrecy::ExposeSecret;
 
 use super::fixture::{
-    Calls, Fixture, PASSWORD, STORED_HASH, admin, alice, credentials, digest, generated_id,
-    inactive, now, secret, token,
+    ALICE, Calls, Fixture, PASSWORD, STORED_HASH, TENANT, admin, alice, client, credentials,
+    digest, event, events, generated_id, inactive, now, secret, settings, tenant, token,
 };
-use crate::model::{Email, NewSession, SessionId, User, Username};
+use crate::model::{
+    AuditAction, AuditTarget, Email, Journal, NewSession, SessionId, TenantRef, TenantRole,
+    TenantSlug, User, Username,
+};
 use crate::ports::{AccessClaims, Login, StoreError};
 use crate::services::{ClientInfo, LoginError, LoginRequest};
 
@@ -15,6 +18,7 @@ fn request(login: &str, password: &str) -> LoginRequest {
         login: login.to_owned(),
         password: secret(password),
         remember_me: false,
+        tenant: None,
         client: ClientInfo::default(),
     }
 }
@@ -41,14 +45,17 @@ fn password_matches(fx: &mut Fixture, matches: bool) {
 }
 
 /// Sessions are created and the access token is issued as `signed-access-token`; both are
-/// recorded.
-fn accept_session(fx: &mut Fixture) -> (Calls<NewSession>, Calls<AccessClaims>) {
+/// recorded, each session with the journal of the same call.
+fn accept_session(fx: &mut Fixture) -> (Calls<(NewSession, Journal)>, Calls<AccessClaims>) {
     let sessions = Calls::new();
     let recorder = sessions.clone();
-    fx.sessions.expect_create().times(1).returning(move |new| {
-        recorder.record(new);
-        Ok(())
-    });
+    fx.sessions
+        .expect_create()
+        .times(1)
+        .returning(move |new, journal| {
+            recorder.record((new, journal));
+            Ok(())
+        });
     let claims = Calls::new();
     let recorder = claims.clone();
     fx.tokens.expect_issue().times(1).returning(move |c| {
@@ -111,12 +118,14 @@ async fn login_opens_a_session_storing_only_the_refresh_digest_and_issues_an_acc
     login.client = ClientInfo {
         user_agent: Some("curl/8.5".to_owned()),
         ip: Some("203.0.113.7".to_owned()),
+        request_id: Some("req-1".to_owned()),
     };
 
     let issued = fx.auth().login(login).await.unwrap();
 
+    // Ids: the session's, then the login event's, then the access token's.
     let session_id = SessionId::from_uuid(generated_id(1));
-    let [created] = sessions.all().try_into().unwrap();
+    let [(created, _)] = sessions.all().try_into().unwrap();
     assert_eq!(created.session.id, session_id);
     assert_eq!(created.session.user_id, alice().id);
     assert_eq!(created.session.created_at, now());
@@ -125,6 +134,7 @@ async fn login_opens_a_session_storing_only_the_refresh_digest_and_issues_an_acc
     assert_eq!(created.session.revoked_at, None);
     assert_eq!(created.session.user_agent.as_deref(), Some("curl/8.5"));
     assert_eq!(created.session.ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(created.session.tenant, None);
     assert_eq!(
         created.refresh_token,
         digest(&token(1)),
@@ -135,6 +145,7 @@ async fn login_opens_a_session_storing_only_the_refresh_digest_and_issues_an_acc
     assert_eq!(claims.user_id, alice().id);
     assert_eq!(claims.session_id, session_id);
     assert_eq!(claims.role, alice().role);
+    assert_eq!(claims.tenant, None);
     assert_eq!(claims.issued_at, now());
     assert_eq!(claims.expires_at, now() + settings.access_ttl);
     assert_ne!(
@@ -142,6 +153,7 @@ async fn login_opens_a_session_storing_only_the_refresh_digest_and_issues_an_acc
         *session_id.as_uuid(),
         "the jti is its own id"
     );
+    assert_eq!(claims.token_id, generated_id(3));
 
     assert_eq!(issued.access_token.expose_secret(), "signed-access-token");
     assert_eq!(issued.refresh_token.expose_secret(), token(1));
@@ -164,7 +176,7 @@ async fn login_with_remember_me_opens_a_longer_session_and_carries_the_role() {
 
     let issued = fx.auth().login(login).await.unwrap();
 
-    let [created] = sessions.all().try_into().unwrap();
+    let [(created, _)] = sessions.all().try_into().unwrap();
     assert_eq!(created.session.expires_at, now() + remember_me_ttl);
     assert_eq!(issued.refresh_expires_in, 30 * 24 * 3600);
     let [claims] = claims.all().try_into().unwrap();
@@ -183,7 +195,7 @@ async fn login_truncates_an_overlong_user_agent() {
 
     fx.auth().login(login).await.unwrap();
 
-    let [created] = sessions.all().try_into().unwrap();
+    let [(created, _)] = sessions.all().try_into().unwrap();
     assert_eq!(created.session.user_agent, Some("é".repeat(256)));
 }
 
@@ -282,6 +294,7 @@ async fn login_reports_an_unavailable_store_as_unavailable() {
         .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
     fx.hasher.expect_verify().never();
     no_session(&mut fx);
+    let appended = fx.appended.clone();
 
     let error = fx
         .auth()
@@ -290,6 +303,11 @@ async fn login_reports_an_unavailable_store_as_unavailable() {
         .unwrap_err();
 
     assert!(matches!(error, LoginError::Unavailable(_)), "{error:?}");
+    assert!(
+        appended.all().is_empty(),
+        "an outage is not a refused login: {:?}",
+        appended.all()
+    );
 }
 
 // ----- throttling ------------------------------------------------------------------------------
@@ -417,4 +435,443 @@ async fn an_unreachable_throttle_fails_closed() {
         .unwrap_err();
 
     assert!(matches!(error, LoginError::Unavailable(_)), "{error:?}");
+}
+
+// ----- audit ----------------------------------------------------------------------------------
+
+/// `request` from [`client`].
+fn request_from_client(login: &str, password: &str) -> LoginRequest {
+    LoginRequest {
+        client: client(),
+        ..request(login, password)
+    }
+}
+
+/// The refused login of an unknown or unproven name, as it must be recorded: by the name as
+/// typed (trimmed), with no target, no actor and no password.
+fn failed_by_name(n: u128, login: &str) -> Journal {
+    Journal::of(
+        event(
+            n,
+            AuditAction::UserLoginFailed,
+            None,
+            AuditTarget::None,
+            &client(),
+        )
+        .with("login", login),
+    )
+}
+
+/// Nothing in the journals contains `secret`, wherever it would hide.
+fn never_mentions(journals: &[Journal], secret: &str) {
+    let text = format!("{journals:?}");
+    assert!(!text.contains(secret), "{text}");
+}
+
+#[tokio::test]
+async fn a_login_records_user_login_in_the_same_call_that_creates_the_session() {
+    let mut fx = Fixture::new();
+    known(&mut fx, by_username("alice"), alice());
+    password_matches(&mut fx, true);
+    let (sessions, _) = accept_session(&mut fx);
+    let appended = fx.appended.clone();
+
+    let issued = fx
+        .auth()
+        .login(request_from_client("alice", PASSWORD))
+        .await
+        .unwrap();
+
+    let [(created, journal)] = sessions.all().try_into().unwrap();
+    assert_eq!(created.session.id, issued.session_id);
+    let expected = event(
+        2,
+        AuditAction::UserLogin,
+        Some(ALICE),
+        AuditTarget::User(ALICE),
+        &client(),
+    )
+    .with("session_id", issued.session_id.to_string());
+    assert_eq!(journal, Journal::of(expected));
+    never_mentions(&[journal], PASSWORD);
+    assert!(
+        appended.all().is_empty(),
+        "a success goes with its session only: {:?}",
+        appended.all()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_login_for_an_unknown_name_records_the_name_as_typed_and_never_the_password() {
+    let mut fx = Fixture::new();
+    fx.users
+        .expect_find_credentials()
+        .times(1)
+        .returning(|_| Ok(None));
+    fx.hasher
+        .expect_verify_dummy()
+        .times(1)
+        .returning(|_| Ok(()));
+    no_session(&mut fx);
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .auth()
+        .login(request_from_client("  Nobody@Example.com ", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+    let journals = appended.all();
+    assert_eq!(journals, [failed_by_name(1, "Nobody@Example.com")]);
+    never_mentions(&journals, PASSWORD);
+}
+
+#[tokio::test]
+async fn a_login_name_that_cannot_be_an_account_is_recorded_all_the_same() {
+    let mut fx = Fixture::new();
+    fx.users.expect_find_credentials().never();
+    fx.hasher
+        .expect_verify_dummy()
+        .times(1)
+        .returning(|_| Ok(()));
+    no_session(&mut fx);
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .auth()
+        .login(request_from_client("not a login", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+    assert_eq!(appended.all(), [failed_by_name(1, "not a login")]);
+}
+
+/// A wrong password (or an inactive account) proves nothing about who is calling: the refusal
+/// is recorded exactly as for an unknown name, by the typed name, not as the account's.
+#[tokio::test]
+async fn a_refused_login_of_an_existing_account_is_recorded_like_an_unknown_name() {
+    for (user, password_right) in [(alice(), false), (inactive(alice()), true)] {
+        let mut fx = Fixture::new();
+        // Matched regardless of case by the store; recorded as typed.
+        known(&mut fx, by_username("Alice"), user.clone());
+        fx.hasher
+            .expect_verify()
+            .times(1)
+            .returning(move |_, _| Ok(password_right));
+        no_session(&mut fx);
+        let appended = fx.appended.clone();
+
+        let error = fx
+            .auth()
+            .login(request_from_client("Alice", PASSWORD))
+            .await
+            .unwrap_err();
+
+        assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+        let journals = appended.all();
+        assert_eq!(
+            journals,
+            [failed_by_name(1, "Alice")],
+            "active {}",
+            user.is_active
+        );
+        never_mentions(&journals, &ALICE.to_string());
+        never_mentions(&journals, PASSWORD);
+    }
+}
+
+#[tokio::test]
+async fn a_failing_audit_trail_does_not_change_the_answer_to_a_refused_login() {
+    let mut fx = Fixture::new();
+    fx.audit_fails();
+    known(&mut fx, by_username("alice"), alice());
+    password_matches(&mut fx, false);
+    no_session(&mut fx);
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .auth()
+        .login(request_from_client("alice", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+    assert_eq!(
+        appended.all(),
+        [failed_by_name(1, "alice")],
+        "the append was tried"
+    );
+}
+
+#[tokio::test]
+async fn the_first_refused_attempt_records_the_lock_once() {
+    let max = settings().login_max_failures;
+    let window = settings().login_window;
+    for (count, locks) in [
+        (max, false),
+        (max + 1, true),
+        (max + 2, false),
+        (max + 9, false),
+    ] {
+        let mut fx = Fixture::new();
+        let mut throttle = throttle_counting(count, window);
+        throttle.expect_clear().never();
+        fx.throttle = Some(throttle);
+        if count <= max {
+            fx.users
+                .expect_find_credentials()
+                .times(1)
+                .returning(|_| Ok(None));
+            fx.hasher
+                .expect_verify_dummy()
+                .times(1)
+                .returning(|_| Ok(()));
+        } else {
+            fx.users.expect_find_credentials().never();
+            fx.hasher.expect_verify_dummy().never();
+        }
+        fx.hasher.expect_verify().never();
+        no_session(&mut fx);
+        let appended = fx.appended.clone();
+
+        let error = fx
+            .auth()
+            .login(request_from_client(" Ada@Example.com", PASSWORD))
+            .await
+            .unwrap_err();
+
+        let journals = appended.all();
+        if count <= max {
+            assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+            assert_eq!(journals, [failed_by_name(1, "Ada@Example.com")]);
+        } else if locks {
+            assert!(
+                matches!(error, LoginError::TooManyAttempts { .. }),
+                "{error:?}"
+            );
+            let locked = event(
+                1,
+                AuditAction::UserLocked,
+                None,
+                AuditTarget::None,
+                &client(),
+            )
+            .with("login", "Ada@Example.com");
+            assert_eq!(journals, [Journal::of(locked)], "attempt {count}");
+        } else {
+            assert!(
+                matches!(error, LoginError::TooManyAttempts { .. }),
+                "{error:?}"
+            );
+            assert!(journals.is_empty(), "attempt {count}: {journals:?}");
+        }
+        never_mentions(&journals, PASSWORD);
+    }
+}
+
+#[tokio::test]
+async fn a_lock_is_refused_even_when_the_audit_trail_fails() {
+    let mut fx = Fixture::new();
+    fx.audit_fails();
+    let max = fx.settings.login_max_failures;
+    let mut throttle = throttle_counting(max + 1, fx.settings.login_window);
+    throttle.expect_clear().never();
+    fx.throttle = Some(throttle);
+    fx.users.expect_find_credentials().never();
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .auth()
+        .login(request("ada@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, LoginError::TooManyAttempts { .. }),
+        "{error:?}"
+    );
+    assert_eq!(appended.all().len(), 1, "the append was tried");
+}
+
+// ----- tenant scope ---------------------------------------------------------------------------
+
+fn acme() -> TenantRef {
+    TenantRef::Slug(TenantSlug::parse("acme").unwrap())
+}
+
+/// The tenant store is asked once for `reference` and answers `found`.
+fn tenant_lookup(fx: &mut Fixture, reference: TenantRef, found: Option<crate::model::Tenant>) {
+    fx.tenants
+        .expect_find()
+        .withf(move |r| *r == reference)
+        .times(1)
+        .returning(move |_| Ok(found.clone()));
+}
+
+/// The tenant store is asked once for Alice's role in [`TENANT`] and answers `role`.
+fn alices_role(fx: &mut Fixture, role: Option<TenantRole>) {
+    fx.tenants
+        .expect_role_of()
+        .withf(|t, u| *t == TENANT && *u == ALICE)
+        .times(1)
+        .returning(move |_, _| Ok(role));
+}
+
+fn scoped(login: &str, tenant: &str) -> LoginRequest {
+    LoginRequest {
+        tenant: Some(tenant.to_owned()),
+        ..request_from_client(login, PASSWORD)
+    }
+}
+
+#[tokio::test]
+async fn a_member_logs_in_scoped_to_the_tenant_by_slug_or_id() {
+    for (named, reference) in [
+        ("acme".to_owned(), acme()),
+        (TENANT.to_string(), TenantRef::Id(TENANT)),
+    ] {
+        let mut fx = Fixture::new();
+        known(&mut fx, by_username("alice"), alice());
+        password_matches(&mut fx, true);
+        tenant_lookup(&mut fx, reference, Some(tenant()));
+        alices_role(&mut fx, Some(TenantRole::Moderator));
+        let (sessions, claims) = accept_session(&mut fx);
+        let appended = fx.appended.clone();
+
+        let issued = fx.auth().login(scoped("alice", &named)).await.unwrap();
+
+        let [claims] = claims.all().try_into().unwrap();
+        assert_eq!(
+            claims.tenant,
+            Some((TENANT, TenantRole::Moderator)),
+            "{named}"
+        );
+        let [(created, journal)] = sessions.all().try_into().unwrap();
+        assert_eq!(created.session.tenant, Some(TENANT), "{named}");
+        let expected = event(
+            2,
+            AuditAction::UserLogin,
+            Some(ALICE),
+            AuditTarget::User(ALICE),
+            &client(),
+        )
+        .with("session_id", issued.session_id.to_string())
+        .in_tenant(TENANT);
+        assert_eq!(journal, Journal::of(expected), "{named}");
+        assert!(appended.all().is_empty(), "{named}");
+    }
+}
+
+#[tokio::test]
+async fn a_login_to_an_unknown_inactive_or_foreign_tenant_is_forbidden_without_a_session() {
+    let mut inactive_tenant = tenant();
+    inactive_tenant.is_active = false;
+    /// What the tenant store knows; given the inactive tenant.
+    type TenantStoreSays = fn(&mut Fixture, crate::model::Tenant);
+    let cases: [(&str, TenantStoreSays); 4] = [
+        ("unknown slug", |fx, _| tenant_lookup(fx, acme(), None)),
+        ("inactive tenant", |fx, t| {
+            tenant_lookup(fx, acme(), Some(t));
+            fx.tenants.expect_role_of().never();
+        }),
+        ("not a member", |fx, _| {
+            tenant_lookup(fx, acme(), Some(tenant()));
+            alices_role(fx, None);
+        }),
+        ("not a slug", |fx, _| {
+            fx.tenants.expect_find().never();
+        }),
+    ];
+    for (case, tenant_store) in cases {
+        let mut fx = Fixture::new();
+        known(&mut fx, by_username("alice"), alice());
+        password_matches(&mut fx, true);
+        tenant_store(&mut fx, inactive_tenant.clone());
+        no_session(&mut fx);
+        let appended = fx.appended.clone();
+        let named = if case == "not a slug" {
+            "Ac Me"
+        } else {
+            "acme"
+        };
+
+        let error = fx.auth().login(scoped("alice", named)).await.unwrap_err();
+
+        assert!(
+            matches!(error, LoginError::TenantForbidden),
+            "{case}: {error:?}"
+        );
+        // The password matched: the refusal is the account's, by id, not by the typed name,
+        // and names the tenant asked for, as typed.
+        let refused = event(
+            1,
+            AuditAction::UserLoginFailed,
+            None,
+            AuditTarget::User(ALICE),
+            &client(),
+        )
+        .with("reason", "tenant")
+        .with("tenant", named);
+        let journals = appended.all();
+        assert_eq!(journals, [Journal::of(refused)], "{case}");
+        assert!(
+            !events(&journals)[0].details.contains_key("login"),
+            "{case}: not by name"
+        );
+        never_mentions(&journals, PASSWORD);
+    }
+}
+
+#[tokio::test]
+async fn the_tenant_is_not_looked_at_before_the_password_matched() {
+    for (user, password_right) in [(alice(), false), (inactive(alice()), true)] {
+        let mut fx = Fixture::new();
+        known(&mut fx, by_username("alice"), user);
+        fx.hasher
+            .expect_verify()
+            .times(1)
+            .returning(move |_, _| Ok(password_right));
+        fx.tenants.expect_find().never();
+        fx.tenants.expect_role_of().never();
+        no_session(&mut fx);
+
+        let error = fx.auth().login(scoped("alice", "acme")).await.unwrap_err();
+
+        // The same answer as without a tenant: nothing about the tenant leaks.
+        assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_forbidden_tenant_is_refused_even_when_the_audit_trail_fails() {
+    let mut fx = Fixture::new();
+    fx.audit_fails();
+    known(&mut fx, by_username("alice"), alice());
+    password_matches(&mut fx, true);
+    tenant_lookup(&mut fx, acme(), None);
+    no_session(&mut fx);
+
+    let error = fx.auth().login(scoped("alice", "acme")).await.unwrap_err();
+
+    assert!(matches!(error, LoginError::TenantForbidden), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_unreachable_tenant_store_is_unavailable_not_forbidden() {
+    let mut fx = Fixture::new();
+    known(&mut fx, by_username("alice"), alice());
+    password_matches(&mut fx, true);
+    fx.tenants
+        .expect_find()
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
+    no_session(&mut fx);
+    let appended = fx.appended.clone();
+
+    let error = fx.auth().login(scoped("alice", "acme")).await.unwrap_err();
+
+    assert!(matches!(error, LoginError::Unavailable(_)), "{error:?}");
+    assert!(appended.all().is_empty(), "{:?}", appended.all());
 }

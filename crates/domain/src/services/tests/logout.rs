@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use chrono::TimeDelta;
 
 use super::fixture::{
-    ALICE, Fixture, SESSION, SESSION_2, SESSION_3, alice, inactive, now, principal,
-    revocation_error, session,
+    ALICE, Calls, Fixture, SESSION, SESSION_2, SESSION_3, alice, client, event, inactive, now,
+    principal, principal_from_client, revocation_error, session,
 };
+use crate::model::{AuditAction, AuditTarget, Journal};
 use crate::ports::StoreError;
 use crate::services::{AuthError, LogoutError};
 
@@ -17,9 +18,9 @@ async fn logout_revokes_the_current_session_in_the_store_and_on_the_fast_path() 
     let mut fx = Fixture::new();
     fx.sessions
         .expect_revoke()
-        .withf(|user, id, at| *user == ALICE && *id == SESSION && *at == now())
+        .withf(|user, id, at, _| *user == ALICE && *id == SESSION && *at == now())
         .times(1)
-        .returning(|_, _, _| Ok(true));
+        .returning(|_, _, _, _| Ok(true));
     fx.sessions.expect_revoke_all().never();
     let fast_path = fx.record_fast_path();
     let window = fx.settings.revocation_window();
@@ -82,9 +83,9 @@ async fn logout_all_revokes_every_session_the_store_ended_and_the_current_one() 
             .returning(|_| Ok(vec![session(SESSION_2, ALICE, TimeDelta::days(1))]));
         fx.sessions
             .expect_revoke_all()
-            .withf(|user, at| *user == ALICE && *at == now())
+            .withf(|user, at, _| *user == ALICE && *at == now())
             .times(1)
-            .returning(move |_, _| Ok(returned.clone()));
+            .returning(move |_, _, _| Ok(returned.clone()));
         fx.sessions.expect_revoke().never();
         let fast_path = fx.record_fast_path();
         let until = now() + fx.settings.revocation_window();
@@ -241,4 +242,93 @@ async fn a_revocation_list_that_lost_its_state_is_restored_and_marked() {
         Some(1)
     );
     assert_eq!(fast_path.all(), [(SESSION_2, until)]);
+}
+
+// ----- audit ----------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn logout_records_user_logout_in_the_call_that_revokes_the_session() {
+    let mut fx = Fixture::new();
+    let journals = Calls::new();
+    let recorder = journals.clone();
+    fx.sessions
+        .expect_revoke()
+        .times(1)
+        .returning(move |_, _, _, journal| {
+            recorder.record(journal);
+            Ok(true)
+        });
+    fx.record_fast_path();
+    let appended = fx.appended.clone();
+
+    fx.auth()
+        .logout(&principal_from_client(alice(), SESSION))
+        .await
+        .unwrap();
+
+    let logout = event(
+        1,
+        AuditAction::UserLogout,
+        Some(ALICE),
+        AuditTarget::Session(SESSION),
+        &client(),
+    );
+    assert_eq!(journals.all(), [Journal::of(logout)]);
+    assert!(appended.all().is_empty());
+}
+
+#[tokio::test]
+async fn logout_all_records_one_user_logout_for_every_session_in_the_revoke_all_call() {
+    let mut fx = Fixture::new();
+    fx.sessions
+        .expect_list_for_user()
+        .times(1)
+        .returning(|_| Ok(vec![session(SESSION_2, ALICE, TimeDelta::days(1))]));
+    let journals = Calls::new();
+    let recorder = journals.clone();
+    fx.sessions
+        .expect_revoke_all()
+        .times(1)
+        .returning(move |_, _, journal| {
+            recorder.record(journal);
+            Ok(vec![SESSION, SESSION_2])
+        });
+    fx.sessions.expect_revoke().never();
+    fx.record_fast_path();
+    let appended = fx.appended.clone();
+
+    fx.auth()
+        .logout_all(&principal_from_client(alice(), SESSION))
+        .await
+        .unwrap();
+
+    let logout = event(
+        1,
+        AuditAction::UserLogout,
+        Some(ALICE),
+        AuditTarget::User(ALICE),
+        &client(),
+    )
+    .with("all_sessions", true);
+    assert_eq!(journals.all(), [Journal::of(logout)]);
+    assert!(appended.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_forbidden_logout_records_nothing() {
+    let mut fx = Fixture::new();
+    fx.no_revocation();
+    let appended = fx.appended.clone();
+    let caller = principal_from_client(inactive(alice()), SESSION);
+
+    let auth = fx.auth();
+    assert!(matches!(
+        auth.logout(&caller).await,
+        Err(LogoutError::Forbidden)
+    ));
+    assert!(matches!(
+        auth.logout_all(&caller).await,
+        Err(LogoutError::Forbidden)
+    ));
+    assert!(appended.all().is_empty(), "{:?}", appended.all());
 }

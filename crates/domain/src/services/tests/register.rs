@@ -4,12 +4,12 @@ use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 
 use super::fixture::{
-    Calls, Fixture, PASSWORD, STORED_HASH, digest, fields, generated_id, messages, now, secret,
-    stored, token,
+    ADMIN, Calls, Fixture, PASSWORD, STORED_HASH, client, digest, event, fields, generated_id,
+    messages, now, secret, stored, token,
 };
-use crate::model::{Role, UserId};
+use crate::model::{AuditAction, AuditTarget, Journal, NewUser, Role, UserId};
 use crate::ports::{ActionPurpose, ActionToken, MailError, OutgoingMail, StoreError, UniqueField};
-use crate::services::{RegisterError, Registration};
+use crate::services::{ClientInfo, RegisterError, Registration};
 
 fn registration() -> Registration {
     Registration {
@@ -28,7 +28,7 @@ fn accept_and_store(fx: &mut Fixture) {
     fx.users
         .expect_insert()
         .times(1)
-        .returning(|new| Ok(stored(&new)));
+        .returning(|new, _| Ok(stored(&new)));
 }
 
 /// Nothing is hashed, stored or mailed.
@@ -49,7 +49,7 @@ async fn register_stores_a_hashed_unverified_user_and_mails_a_verification_token
     fx.hashes(PASSWORD);
     fx.users
         .expect_insert()
-        .withf(|new| {
+        .withf(|new, _| {
             new.id == UserId::from_uuid(generated_id(1))
                 && new.email.as_str() == "ada.lovelace@example.com"
                 && new.username.as_str() == "ada_l"
@@ -63,7 +63,7 @@ async fn register_stores_a_hashed_unverified_user_and_mails_a_verification_token
                 && new.created_at == now()
         })
         .times(1)
-        .returning(|new| Ok(stored(&new)));
+        .returning(|new, _| Ok(stored(&new)));
     let action_tokens = Calls::<ActionToken>::new();
     let recorder = action_tokens.clone();
     fx.users
@@ -81,7 +81,11 @@ async fn register_stores_a_hashed_unverified_user_and_mails_a_verification_token
     });
     let verification_ttl = fx.settings.verification_ttl;
 
-    let user = fx.auth().register(registration()).await.unwrap();
+    let user = fx
+        .auth()
+        .register(registration(), &ClientInfo::default())
+        .await
+        .unwrap();
 
     assert_eq!(user.id, UserId::from_uuid(generated_id(1)));
     assert_eq!(user.email.as_str(), "ada.lovelace@example.com");
@@ -123,7 +127,12 @@ async fn register_mails_the_configured_link_with_the_token_in_it() {
         .times(1)
         .returning(|_| Ok(()));
 
-    assert!(fx.auth().register(registration()).await.is_ok());
+    assert!(
+        fx.auth()
+            .register(registration(), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -140,7 +149,11 @@ async fn register_reports_every_invalid_field_at_once_without_touching_store_or_
         last_name: Some("x".repeat(101)),
     };
 
-    let error = fx.auth().register(input).await.unwrap_err();
+    let error = fx
+        .auth()
+        .register(input, &ClientInfo::default())
+        .await
+        .unwrap_err();
 
     let RegisterError::Invalid(errors) = error else {
         panic!("expected Invalid, got {error:?}");
@@ -162,7 +175,11 @@ async fn register_refuses_a_weak_password_with_the_estimators_feedback() {
     );
     nothing_written(&mut fx);
 
-    let error = fx.auth().register(registration()).await.unwrap_err();
+    let error = fx
+        .auth()
+        .register(registration(), &ClientInfo::default())
+        .await
+        .unwrap_err();
 
     let RegisterError::Invalid(errors) = error else {
         panic!("expected Invalid, got {error:?}");
@@ -180,7 +197,11 @@ async fn register_explains_a_weak_password_even_without_feedback() {
     fx.strength_scores(0, None);
     nothing_written(&mut fx);
 
-    let error = fx.auth().register(registration()).await.unwrap_err();
+    let error = fx
+        .auth()
+        .register(registration(), &ClientInfo::default())
+        .await
+        .unwrap_err();
 
     let RegisterError::Invalid(errors) = error else {
         panic!("expected Invalid, got {error:?}");
@@ -212,7 +233,11 @@ async fn register_gives_the_strength_estimator_the_users_own_words() {
         });
     nothing_written(&mut fx);
 
-    let error = fx.auth().register(registration()).await.unwrap_err();
+    let error = fx
+        .auth()
+        .register(registration(), &ClientInfo::default())
+        .await
+        .unwrap_err();
 
     assert!(matches!(error, RegisterError::Invalid(_)), "{error:?}");
 }
@@ -226,15 +251,24 @@ async fn register_maps_duplicates_to_taken_errors_and_sends_nothing() {
         fx.users
             .expect_insert()
             .times(1)
-            .returning(move |_| Err(StoreError::Duplicate(field)));
+            .returning(move |_, _| Err(StoreError::Duplicate(field)));
         fx.users.expect_insert_action_token().never();
         fx.mailer.expect_send().never();
+        let appended = fx.appended.clone();
 
-        let error = fx.auth().register(registration()).await.unwrap_err();
+        let error = fx
+            .auth()
+            .register(registration(), &ClientInfo::default())
+            .await
+            .unwrap_err();
+
+        // The event went with the refused insert, and nowhere else.
+        assert!(appended.all().is_empty(), "{field:?}: {:?}", appended.all());
 
         let as_expected = match field {
             UniqueField::Email => matches!(error, RegisterError::EmailTaken),
             UniqueField::Username => matches!(error, RegisterError::UsernameTaken),
+            UniqueField::Slug | UniqueField::Membership => unreachable!(),
         };
         assert!(as_expected, "{field:?} taken: got {error:?}");
     }
@@ -248,10 +282,14 @@ async fn register_reports_an_unavailable_store_as_unavailable() {
     fx.users
         .expect_insert()
         .times(1)
-        .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
+        .returning(|_, _| Err(StoreError::Unavailable("pool timed out".into())));
     fx.mailer.expect_send().never();
 
-    let error = fx.auth().register(registration()).await.unwrap_err();
+    let error = fx
+        .auth()
+        .register(registration(), &ClientInfo::default())
+        .await
+        .unwrap_err();
 
     assert!(matches!(error, RegisterError::Unavailable(_)), "{error:?}");
 }
@@ -269,7 +307,11 @@ async fn register_succeeds_even_when_the_mail_cannot_be_sent() {
         .times(1)
         .returning(|_| Err(MailError("SMTP server refused".into())));
 
-    let user = fx.auth().register(registration()).await.unwrap();
+    let user = fx
+        .auth()
+        .register(registration(), &ClientInfo::default())
+        .await
+        .unwrap();
 
     assert_eq!(user.id, UserId::from_uuid(generated_id(1)));
 }
@@ -285,7 +327,12 @@ async fn register_succeeds_even_when_the_verification_token_cannot_be_stored() {
     // No token was stored, so none may be mailed.
     fx.mailer.expect_send().never();
 
-    assert!(fx.auth().register(registration()).await.is_ok());
+    assert!(
+        fx.auth()
+            .register(registration(), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -304,5 +351,147 @@ async fn register_mentions_the_verification_lifetime_in_the_mail() {
         .times(1)
         .returning(|_| Ok(()));
 
-    assert!(fx.auth().register(registration()).await.is_ok());
+    assert!(
+        fx.auth()
+            .register(registration(), &ClientInfo::default())
+            .await
+            .is_ok()
+    );
+}
+
+// ----- audit ----------------------------------------------------------------------------------
+
+/// The store accepts the user; the users and journals it was given are recorded.
+fn record_insert(fx: &mut Fixture) -> Calls<(NewUser, Journal)> {
+    let calls = Calls::new();
+    let recorder = calls.clone();
+    fx.users
+        .expect_insert()
+        .times(1)
+        .returning(move |new, journal| {
+            let user = stored(&new);
+            recorder.record((new, journal));
+            Ok(user)
+        });
+    calls
+}
+
+#[tokio::test]
+async fn register_records_user_registered_in_the_same_insert_as_the_user() {
+    let mut fx = Fixture::new();
+    fx.strength_scores(4, None);
+    fx.hashes(PASSWORD);
+    let inserts = record_insert(&mut fx);
+    fx.users
+        .expect_insert_action_token()
+        .times(1)
+        .returning(|_| Ok(()));
+    fx.mailer.expect_send().times(1).returning(|_| Ok(()));
+    let appended = fx.appended.clone();
+
+    let user = fx.auth().register(registration(), &client()).await.unwrap();
+
+    // The user's id is taken first, then the event's.
+    assert_eq!(user.id, UserId::from_uuid(generated_id(1)));
+    let [(new, journal)] = inserts.all().try_into().unwrap();
+    assert_eq!(new.id, user.id);
+    let expected = event(
+        2,
+        AuditAction::UserRegistered,
+        None,
+        AuditTarget::User(user.id),
+        &client(),
+    )
+    .with("role", "user");
+    assert_eq!(journal, Journal::of(expected));
+    assert!(
+        !serde_json::Value::Object(journal.events[0].details.clone())
+            .to_string()
+            .contains(PASSWORD),
+        "never the password"
+    );
+    assert!(appended.all().is_empty(), "nothing outside the insert");
+}
+
+#[tokio::test]
+async fn create_user_by_an_administrator_records_user_created_with_the_actor() {
+    let mut fx = Fixture::new();
+    fx.strength_scores(4, None);
+    fx.hashes(PASSWORD);
+    let inserts = record_insert(&mut fx);
+    // An administrator's new user gets no verification mail.
+    fx.users.expect_insert_action_token().never();
+    fx.mailer.expect_send().never();
+    let appended = fx.appended.clone();
+
+    let user = fx
+        .auth()
+        .create_user(registration(), Role::Admin, true, Some(ADMIN), &client())
+        .await
+        .unwrap();
+
+    assert_eq!(user.role, Role::Admin);
+    assert!(user.email_verified);
+    let [(new, journal)] = inserts.all().try_into().unwrap();
+    assert_eq!(new.role, Role::Admin);
+    assert!(new.email_verified);
+    let expected = event(
+        2,
+        AuditAction::UserCreated,
+        Some(ADMIN),
+        AuditTarget::User(user.id),
+        &client(),
+    )
+    .with("role", "admin");
+    assert_eq!(journal, Journal::of(expected));
+    assert!(appended.all().is_empty());
+}
+
+#[tokio::test]
+async fn create_user_without_an_actor_is_recorded_as_a_registration() {
+    let mut fx = Fixture::new();
+    fx.strength_scores(4, None);
+    fx.hashes(PASSWORD);
+    let inserts = record_insert(&mut fx);
+    fx.mailer.expect_send().never();
+
+    let user = fx
+        .auth()
+        .create_user(
+            registration(),
+            Role::Admin,
+            true,
+            None,
+            &ClientInfo::default(),
+        )
+        .await
+        .unwrap();
+
+    let [(_, journal)] = inserts.all().try_into().unwrap();
+    let expected = event(
+        2,
+        AuditAction::UserRegistered,
+        None,
+        AuditTarget::User(user.id),
+        &ClientInfo::default(),
+    )
+    .with("role", "admin");
+    assert_eq!(journal, Journal::of(expected));
+}
+
+#[tokio::test]
+async fn an_invalid_registration_records_nothing() {
+    let mut fx = Fixture::new();
+    fx.strength_scores(0, None);
+    nothing_written(&mut fx);
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .auth()
+        .register(registration(), &client())
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, RegisterError::Invalid(_)), "{error:?}");
+    assert!(appended.all().is_empty(), "{:?}", appended.all());
 }
