@@ -954,8 +954,8 @@ where
     }
 }
 
-/// Each sort, with ties on `created_at` broken by id ascending (also when newest first), and
-/// usernames ordered regardless of case.
+/// Each sort, with ties on `created_at` broken by id (descending when newest first, so that
+/// order is exactly the reverse of oldest first), and usernames ordered regardless of case.
 pub async fn list_sorts_with_ties_broken_by_id<S>(store: S)
 where
     S: Store,
@@ -979,7 +979,7 @@ where
     }
     for (sort, expected) in [
         (UserSort::CreatedAt, vec![2, 5, 1, 3, 4]),
-        (UserSort::CreatedAtDesc, vec![4, 1, 3, 2, 5]),
+        (UserSort::CreatedAtDesc, vec![4, 3, 1, 5, 2]),
         (UserSort::Email, vec![4, 5, 1, 3, 2]),
         (UserSort::Username, vec![3, 2, 4, 1, 5]),
     ] {

@@ -93,7 +93,8 @@ pub(crate) fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, Pg> {
     query
 }
 
-/// One page of the users matching `filter` in `sort` order, ties broken by id. E-mail
+/// One page of the users matching `filter` in `sort` order, ties broken by id (descending for
+/// newest first, ascending otherwise). E-mail
 /// addresses and usernames are compared by code point (`COLLATE "C"`), whatever the database's
 /// collation, as SQLite compares them.
 pub(crate) fn page_query(
@@ -102,17 +103,24 @@ pub(crate) fn page_query(
     page: PageRequest,
 ) -> users::BoxedQuery<'static, Pg> {
     let query = filtered(filter);
+    // Newest first breaks ties newest (greatest time-ordered id) first too, so one backward
+    // scan of `users_created_at_idx` serves it.
     let query = match sort {
-        UserSort::CreatedAt => query.order_by(users::created_at.asc()),
-        UserSort::CreatedAtDesc => query.order_by(users::created_at.desc()),
-        UserSort::Email => query.order_by(CollateC::new(users::email).asc()),
-        UserSort::Username => query.order_by(CollateC::new(lower(users::username)).asc()),
+        UserSort::CreatedAt => query
+            .order_by(users::created_at.asc())
+            .then_order_by(users::id.asc()),
+        UserSort::CreatedAtDesc => query
+            .order_by(users::created_at.desc())
+            .then_order_by(users::id.desc()),
+        UserSort::Email => query
+            .order_by(CollateC::new(users::email).asc())
+            .then_order_by(users::id.asc()),
+        UserSort::Username => query
+            .order_by(CollateC::new(lower(users::username)).asc())
+            .then_order_by(users::id.asc()),
     };
     let (limit, offset) = limit_offset(page);
-    query
-        .then_order_by(users::id.asc())
-        .limit(limit)
-        .offset(offset)
+    query.limit(limit).offset(offset)
 }
 
 /// The user with this id, if any.

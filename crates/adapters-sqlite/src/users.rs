@@ -140,7 +140,7 @@ pub(crate) fn page_query(
             .then_order_by(users::id.asc()),
         UserSort::CreatedAtDesc => query
             .order_by(users::created_at.desc())
-            .then_order_by(users::id.asc()),
+            .then_order_by(users::id.desc()),
         UserSort::Email => query.order_by(users::email.asc()),
         UserSort::Username => query.order_by(lower(users::username).asc()),
     };
@@ -490,14 +490,13 @@ mod tests {
             default.contains("USING INDEX users_created_at_idx"),
             "{default}"
         );
-        // Newest first with ties by id *ascending* (as the port orders them) reads the index
-        // backwards and sorts only each run of equal `created_at` ("FOR LAST TERM"): never
-        // the whole table.
-        assert!(
-            !default.contains("USE TEMP B-TREE FOR ORDER BY"),
-            "no sort of the whole table: {default}"
-        );
-        for sort in [UserSort::CreatedAt, UserSort::Email, UserSort::Username] {
+        // Every order, newest first included, reads an index in order: no sort at all.
+        for sort in [
+            UserSort::CreatedAtDesc,
+            UserSort::CreatedAt,
+            UserSort::Email,
+            UserSort::Username,
+        ] {
             let plan = query_plan(&mut conn, &page_query(&UserFilter::default(), sort, page))?;
             assert!(
                 plan.starts_with("SCAN users USING INDEX") && !plan.contains("TEMP B-TREE"),

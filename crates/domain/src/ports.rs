@@ -199,12 +199,13 @@ pub struct UserFilter {
     pub tenant: Option<TenantId>,
 }
 
-/// The order of [`UserStore::list`]; ties are broken by id, ascending.
+/// The order of [`UserStore::list`]; ties are broken by id, descending for newest first (so
+/// it is exactly the reverse of oldest first), ascending otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UserSort {
     /// Oldest first.
     CreatedAt,
-    /// Newest first.
+    /// Newest first (the later of two time-ordered ids first on a tie).
     #[default]
     CreatedAtDesc,
     /// By e-mail address.
@@ -276,7 +277,8 @@ pub trait UserStore: Send + Sync {
     /// On any error nothing is written.
     async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError>;
 
-    /// One page of users matching `filter`, in `sort` order (ties broken by id), with the
+    /// One page of users matching `filter`, in `sort` order (ties broken by id: descending for
+    /// [`UserSort::CreatedAtDesc`], ascending otherwise), with the
     /// number of all matching users.
     ///
     /// # Errors
