@@ -64,6 +64,29 @@ where
     assert_audit_refused(&store, "UserStore::insert").await;
 }
 
+/// `insert_many` with a refused journal fails and stores none of the users.
+pub async fn insert_many_fails_whole_when_its_journal_fails<S>(store: S, break_audit: impl FnOnce())
+where
+    S: Store,
+{
+    break_audit();
+    let batch = (1..=3)
+        .map(|n| new_user(n, &format!("bulk{n}@example.com"), &format!("bulk{n}")))
+        .collect();
+    let result = store
+        .insert_many(batch, journal(1, AuditAction::UserCreated))
+        .await;
+    assert_failed(result, "UserStore::insert_many");
+    for n in 1..=3 {
+        assert_eq!(
+            store.find_by_id(user_id(n)).await.expect("find_by_id"),
+            None,
+            "user {n} was not stored"
+        );
+    }
+    assert_audit_refused(&store, "UserStore::insert_many").await;
+}
+
 /// `update` (profile, e-mail, role and a deactivation) with a refused journal fails and
 /// changes nothing: the user is as before and their sessions are live.
 pub async fn update_fails_whole_when_its_journal_fails<S>(store: S, break_audit: impl FnOnce())

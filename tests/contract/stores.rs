@@ -162,6 +162,7 @@ macro_rules! store_contract_tests {
             list_paginates_with_the_total,
             list_q_matches_each_field_in_any_case,
             list_q_matches_wildcards_literally,
+            insert_many_creates_all_or_none,
         );
         $crate::store_contract_tests!(@each [$mode] $fresh; tenants:
             tenant_create_without_an_admin_round_trips_every_field,
@@ -190,6 +191,7 @@ macro_rules! store_contract_tests {
         );
         $crate::store_contract_tests!(@broken [$mode] $fresh, $break_audit; atomicity:
             insert_fails_whole_when_its_journal_fails,
+            insert_many_fails_whole_when_its_journal_fails,
             update_fails_whole_when_its_journal_fails,
             delete_fails_whole_when_its_journal_fails,
             change_password_fails_whole_when_its_journal_fails,

@@ -1186,3 +1186,79 @@ where
         assert_eq!(listed(&store, matching(q)).await, expected, "q = {q:?}");
     }
 }
+
+/// `insert_many` creates every user with its journal in one transaction, each as `insert`
+/// would, and all or none: one taken address or username (stored already, or twice in the
+/// batch) writes nothing.
+pub async fn insert_many_creates_all_or_none<S>(store: S)
+where
+    S: Store,
+{
+    let batch: Vec<NewUser> = (1..=2500)
+        .map(|n| new_user(n, &format!("bulk{n}@example.com"), &format!("bulk{n}")))
+        .collect();
+    let created = as_users(&store)
+        .insert_many(batch.clone(), journal(1, AuditAction::UserCreated))
+        .await
+        .expect("insert_many");
+    assert_eq!(created, 2500, "more than one statement's worth of rows");
+    let listed = as_users(&store)
+        .list(UserFilter::default(), UserSort::CreatedAt, page(1, 1))
+        .await
+        .expect("list");
+    assert_eq!(listed.total, 2500);
+    let last = find_user(&store, user_id(2500)).await;
+    assert_eq!(last.email.as_str(), "bulk2500@example.com");
+    assert_eq!(last.version, 1);
+    assert_eq!(events(&store).await, [event(1, AuditAction::UserCreated)]);
+
+    for (what, clash) in [
+        (
+            "a stored address",
+            new_user(3001, "bulk7@example.com", "fresh3001"),
+        ),
+        (
+            "a stored username",
+            new_user(3002, "fresh@example.com", "BULK8"),
+        ),
+    ] {
+        let mut again: Vec<NewUser> = (4000..4010)
+            .map(|n| new_user(n, &format!("new{n}@example.com"), &format!("new{n}")))
+            .collect();
+        again.push(clash);
+        let refused = as_users(&store)
+            .insert_many(again, journal(2, AuditAction::UserCreated))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Duplicate(_))),
+            "{what}: {refused:?}"
+        );
+        assert!(
+            as_users(&store)
+                .find_by_id(user_id(4000))
+                .await
+                .expect("find")
+                .is_none(),
+            "{what}: nothing written"
+        );
+    }
+    let twice = vec![
+        new_user(5001, "twin@example.com", "twin1"),
+        new_user(5002, "twin@example.com", "twin2"),
+    ];
+    let refused = as_users(&store)
+        .insert_many(twice, Journal::default())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Duplicate(UniqueField::Email))),
+        "{refused:?}"
+    );
+    assert!(
+        as_users(&store)
+            .find_by_id(user_id(5001))
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert_eq!(events(&store).await.len(), 1, "no event of a refused batch");
+}

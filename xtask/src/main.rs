@@ -4,7 +4,9 @@
 //!   PostgreSQL and Redis come from `TEST_DATABASE_URL` / `TEST_REDIS_URL`, or are started as
 //!   throwaway servers when their binaries are installed; under `CI=true` a skip is a failure;
 //! - `tidy`: `cargo fmt --check` and `cargo clippy --all-targets -D warnings`;
-//! - `openapi`: writes the OpenAPI document to `docs/openapi.json`.
+//! - `openapi`: writes the OpenAPI document to `docs/openapi.json`;
+//! - `seed --users N [--database URL]`: bulk-loads N synthetic users into the database
+//!   `DATABASE_URL` (or `--database`) names, with multi-row inserts, for benchmarks.
 //!
 //! Dependency-free on purpose: it only runs cargo.
 
@@ -20,12 +22,14 @@ fn main() -> ExitCode {
         "test" => test(),
         "tidy" => tidy(),
         "openapi" => openapi(),
+        "seed" => seed(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  test     run every test suite and summarise\n  \
                  tidy     cargo fmt --check and clippy -D warnings\n  \
-                 openapi  write docs/openapi.json"
+                 openapi  write docs/openapi.json\n  \
+                 seed     --users N [--database URL]: bulk-load N synthetic users"
             );
             Err("unknown task".to_owned())
         }
@@ -243,4 +247,41 @@ fn openapi() -> Result<(), String> {
     std::fs::write(&target, &output.stdout).map_err(|e| format!("{}: {e}", target.display()))?;
     println!("xtask: wrote {}", target.display());
     Ok(())
+}
+
+/// `cargo xtask seed --users N [--database URL]`: runs the release `ums seed-users`, which
+/// inserts many rows per statement and per transaction straight into the store.
+fn seed(args: &[String]) -> Result<(), String> {
+    let mut users = None;
+    let mut database = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--users" => users = args.next().cloned(),
+            "--database" => database = args.next().cloned(),
+            other => return Err(format!("seed: unknown argument {other:?}")),
+        }
+    }
+    let users = users
+        .and_then(|n| n.replace('_', "").parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or("seed: --users N (a positive number) is required")?;
+    let mut command = cargo();
+    command.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "api-actix",
+        "--bin",
+        "ums",
+        "--",
+        "seed-users",
+        "--count",
+        &users.to_string(),
+    ]);
+    if let Some(url) = database {
+        command.env("DATABASE_URL", url);
+    }
+    run(command, "ums seed-users")
 }

@@ -316,6 +316,25 @@ impl UserStore for PostgresStore {
         .await
     }
 
+    #[tracing::instrument(name = "postgres.users.insert_many", level = "debug", skip_all, fields(count = users.len()))]
+    async fn insert_many(&self, users: Vec<NewUser>, journal: Journal) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            transaction(conn, |conn| {
+                let mut inserted = 0;
+                // 14 columns a row: 4000 rows stay under PostgreSQL's 65535 bound parameters.
+                for chunk in users.chunks(4000) {
+                    let rows: Vec<NewUserRow<'_>> = chunk.iter().map(NewUserRow::from).collect();
+                    inserted += diesel::insert_into(users::table)
+                        .values(&rows)
+                        .execute(conn)?;
+                }
+                write_journal(conn, &journal)?;
+                Ok(inserted as u64)
+            })
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "postgres.users.find_by_id", level = "debug", skip_all, fields(user_id = %id))]
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.run(move |conn| load_user(conn, *id.as_uuid())).await

@@ -118,9 +118,10 @@ pub(crate) fn credentials((row, hash): (UserRow, String)) -> Result<Credentials,
     })
 }
 
-/// A user to insert. A new user has no preferences yet, no login and version 1.
+/// A user to insert. A new user has no preferences yet, no login and version 1. Every column
+/// is given (`None` is NULL, not DEFAULT), so rows can be inserted many per statement.
 #[derive(Debug, Insertable)]
-#[diesel(table_name = users, check_for_backend(Sqlite))]
+#[diesel(table_name = users, check_for_backend(Sqlite), treat_none_as_default_value = false)]
 pub(crate) struct NewUserRow<'a> {
     id: String,
     email: &'a str,

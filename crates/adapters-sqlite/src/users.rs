@@ -162,6 +162,25 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(name = "sqlite.users.insert_many", level = "debug", skip_all, fields(count = users.len()))]
+    async fn insert_many(&self, users: Vec<NewUser>, journal: Journal) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            immediate(conn, |conn| {
+                let mut inserted = 0;
+                // 14 columns a row: 2000 rows stay under SQLite's 32766 bound parameters.
+                for chunk in users.chunks(2000) {
+                    let rows: Vec<NewUserRow<'_>> = chunk.iter().map(NewUserRow::from).collect();
+                    inserted += diesel::insert_into(users::table)
+                        .values(&rows)
+                        .execute(conn)?;
+                }
+                write_journal(conn, &journal)?;
+                Ok(inserted as u64)
+            })
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "sqlite.users.find_by_id", level = "debug", skip_all, fields(user_id = %id))]
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.run(move |conn| load_user(conn, &id.to_string()).map_err(StoreError::from))

@@ -51,6 +51,18 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Bulk-load synthetic users for benchmarks (`cargo xtask seed`): multi-row inserts, not
+    /// the API; no mail, no audit events; every one has the password `UMS_SEED_PASSWORD`
+    /// (default `seeded password for benchmarks`).
+    #[command(hide = true)]
+    SeedUsers {
+        /// How many users to create.
+        #[arg(long)]
+        count: u64,
+        /// Users per transaction.
+        #[arg(long, default_value_t = 20_000)]
+        batch: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -88,6 +100,9 @@ fn main() -> ExitCode {
             admin_email,
         } => {
             runtime().and_then(|rt| rt.block_on(create_tenant(&settings, name, slug, admin_email)))
+        }
+        Command::SeedUsers { count, batch } => {
+            runtime().and_then(|rt| rt.block_on(seed_users(&settings, count, batch)))
         }
     };
     match result {
@@ -208,4 +223,110 @@ async fn create_tenant(
         Err(other @ ManageError::Conflict(_)) => Err(other.to_string()),
         Err(other) => Err(other.to_string()),
     }
+}
+
+async fn seed_users(settings: &Settings, count: u64, batch: u64) -> Result<(), String> {
+    use domain::model::{Email, NewUser, Password, PasswordRules, PersonName, UserId, Username};
+    use domain::ports::PasswordHasher as _;
+
+    const FIRST: [&str; 16] = [
+        "Ada",
+        "Alan",
+        "Barbara",
+        "Edsger",
+        "Frances",
+        "Grace",
+        "Hedy",
+        "John",
+        "Katherine",
+        "Ken",
+        "Leslie",
+        "Margaret",
+        "Niklaus",
+        "Radia",
+        "Tim",
+        "Yukihiro",
+    ];
+    const LAST: [&str; 16] = [
+        "Lovelace",
+        "Turing",
+        "Liskov",
+        "Dijkstra",
+        "Allen",
+        "Hopper",
+        "Lamarr",
+        "Backus",
+        "Johnson",
+        "Thompson",
+        "Lamport",
+        "Hamilton",
+        "Wirth",
+        "Perlman",
+        "Berners-Lee",
+        "Matsumoto",
+    ];
+    let batch = batch.clamp(1, 100_000);
+    let store = startup::open_store(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let password = std::env::var("UMS_SEED_PASSWORD")
+        .unwrap_or_else(|_| "seeded password for benchmarks".to_owned());
+    let password = Password::new(SecretString::from(password), &PasswordRules::default())
+        .map_err(|e| format!("UMS_SEED_PASSWORD: {e}"))?;
+    let hasher =
+        adapters_crypto::BcryptHasher::new(settings.bcrypt_cost).map_err(|e| e.to_string())?;
+    // One hash for all: hashing a million passwords would take days, not minutes.
+    let hash = hasher.hash(&password).await.map_err(|e| e.to_string())?;
+    // A tag of this run, so that seeding twice adds users instead of colliding.
+    let tag: String = uuid::Uuid::now_v7().simple().to_string()[24..].to_owned();
+    let start = chrono::Utc::now() - chrono::TimeDelta::seconds(i64::try_from(count).unwrap_or(0));
+    let began = std::time::Instant::now();
+    let mut created = 0u64;
+    while created < count {
+        let size = batch.min(count - created);
+        let users = (created..created + size)
+            .map(|n| {
+                let pick = usize::try_from(n % 16).unwrap_or(0);
+                let other = usize::try_from((n / 16) % 16).unwrap_or(0);
+                let parsed = (
+                    Email::parse(&format!("u{n}.{tag}@seed.test")),
+                    Username::parse(&format!("u{n}_{tag}")),
+                    PersonName::parse(FIRST[pick]),
+                    PersonName::parse(LAST[other]),
+                );
+                match parsed {
+                    (Ok(email), Ok(username), Ok(first_name), Ok(last_name)) => Ok(NewUser {
+                        id: UserId::from_uuid(uuid::Uuid::now_v7()),
+                        email,
+                        username,
+                        first_name,
+                        last_name,
+                        role: Role::User,
+                        is_active: n % 50 != 0,
+                        email_verified: n % 3 != 0,
+                        password_hash: hash.clone(),
+                        created_at: start
+                            + chrono::TimeDelta::seconds(i64::try_from(n).unwrap_or(0)),
+                    }),
+                    _ => Err(format!("seed user {n} is not valid")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        created += store
+            .users
+            .insert_many(users, domain::model::Journal::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let secs = began.elapsed().as_secs_f64().max(0.001);
+        eprintln!(
+            "seeded {created}/{count} users ({:.0} a second)",
+            created as f64 / secs
+        );
+    }
+    println!(
+        "seeded {created} users in {:.1} s ({})",
+        began.elapsed().as_secs_f64(),
+        store.description
+    );
+    Ok(())
 }

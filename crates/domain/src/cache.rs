@@ -69,6 +69,11 @@ impl UserStore for CachedStore {
         self.users.insert(user, journal).await
     }
 
+    async fn insert_many(&self, users: Vec<NewUser>, journal: Journal) -> Result<u64, StoreError> {
+        // New users are not cached: nothing to invalidate.
+        self.users.insert_many(users, journal).await
+    }
+
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let seen = match self.cache.get(id).await {
             Ok(CacheLookup::Hit(user)) => return Ok(Some(user)),

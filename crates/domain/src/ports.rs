@@ -227,6 +227,16 @@ pub trait UserStore: Send + Sync {
     /// journal included; on success the journal is written in the same transaction.
     async fn insert(&self, user: NewUser, journal: Journal) -> Result<User, StoreError>;
 
+    /// Creates many users at once, all or none, writing `journal` in the same transaction:
+    /// bulk loading (`ums seed-users`) and, later, imports. Returns how many it created.
+    ///
+    /// # Errors
+    /// `Duplicate(Email)` or `Duplicate(Username)` when any address or username is taken, by
+    /// a stored user or another of `users` (which one is reported when several are is
+    /// unspecified); nothing is written then.
+    async fn insert_many(&self, users: Vec<NewUser>, journal: Journal)
+    -> Result<u64, StoreError>;
+
     /// The user with this id, if any.
     ///
     /// # Errors
