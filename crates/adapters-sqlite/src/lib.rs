@@ -187,6 +187,18 @@ impl SqliteStore {
         Ok(applied)
     }
 
+    /// Reverts the newest applied migration, returning its version: for tests of a migration's
+    /// effect on rows written before it.
+    ///
+    /// # Errors
+    /// [`SqliteError::Checkout`] or [`SqliteError::Migration`].
+    pub fn revert_last_migration(&self) -> Result<String, SqliteError> {
+        let mut conn = self.pool.get().map_err(SqliteError::Checkout)?;
+        conn.revert_last_migration(MIGRATIONS)
+            .map(|version| version.to_string())
+            .map_err(SqliteError::Migration)
+    }
+
     /// Reverts every applied migration, newest first, returning the versions it reverted.
     /// This drops every table and all data: it is for tests of the migrations themselves.
     ///

@@ -87,10 +87,27 @@ fn substring_pattern(q: &str) -> String {
     pattern
 }
 
+/// `q` as one FTS5 phrase: with the trigram tokenizer, rows containing it as a substring.
+fn fts_phrase(q: &str) -> String {
+    format!("\"{}\"", q.replace('"', "\"\""))
+}
+
 /// The users matching `filter`, in no particular order.
 fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, Sqlite> {
     let mut query = users::table.into_boxed();
     if let Some(q) = &filter.q {
+        // Candidates from the trigram index (a superset: it folds case more widely than the
+        // exact match below), for a `q` long enough to have a trigram.
+        if q.chars().count() >= 3 {
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "users.id IN (SELECT k.user_id FROM users_search s \
+                     JOIN user_search_keys k ON k.key = s.rowid WHERE users_search MATCH ",
+                )
+                .bind::<diesel::sql_types::Text, _>(fts_phrase(q))
+                .sql(")"),
+            );
+        }
         let pattern = substring_pattern(q);
         query = query.filter(
             lower(users::email)

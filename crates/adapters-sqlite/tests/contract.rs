@@ -131,6 +131,84 @@ mod sqlite_specific {
         }
     }
 
+    /// The search index follows every insert, change and deletion of a user (the triggers),
+    /// also for users that existed before the index did (the backfill), and `q` finds users
+    /// through it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_search_index_follows_the_users() {
+        use domain::model::Journal;
+        use domain::ports::{PageRequest, UserChanges, UserFilter, UserSort};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("search.db");
+        let path = path.to_str().unwrap();
+        let store = SqliteStore::open(path, 2, TIMEOUT).unwrap();
+        store.run_migrations().unwrap();
+        // A user from before the index: revert it, insert, and migrate again.
+        assert_eq!(store.revert_last_migration().unwrap(), "20261203000001");
+        store.insert(user(1), Journal::default()).await.unwrap();
+        store.run_migrations().unwrap();
+        store.insert(user(2), Journal::default()).await.unwrap();
+
+        let search = |q: &str| {
+            let store = store.clone();
+            let q = q.to_owned();
+            async move {
+                let page = store
+                    .list(
+                        UserFilter {
+                            q: Some(q),
+                            ..UserFilter::default()
+                        },
+                        UserSort::CreatedAt,
+                        PageRequest {
+                            page: 1,
+                            per_page: 10,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                let mut ids: Vec<u128> = page
+                    .items
+                    .iter()
+                    .map(|u| u.id.as_uuid().as_u128())
+                    .collect();
+                ids.sort_unstable();
+                ids
+            }
+        };
+        assert_eq!(search("user1@").await, [1], "backfilled");
+        assert_eq!(search("USER2").await, [2], "inserted, any case");
+        assert_eq!(search("ada").await, [1, 2]);
+        store
+            .update(
+                UserId::from_uuid(Uuid::from_u128(1)),
+                UserChanges {
+                    profile: domain::model::ProfileChanges {
+                        first_name: Some(PersonName::parse("Grace").unwrap()),
+                        ..Default::default()
+                    },
+                    ..UserChanges::default()
+                },
+                None,
+                DateTime::from_timestamp(1_800_000_100, 0).unwrap(),
+                Journal::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(search("grace").await, [1], "changed");
+        assert_eq!(search("ada").await, [2]);
+        store
+            .delete(UserId::from_uuid(Uuid::from_u128(2)), Journal::default())
+            .await
+            .unwrap();
+        assert!(search("user2").await.is_empty(), "deleted");
+        store.insert(user(3), Journal::default()).await.unwrap();
+        assert_eq!(search("user3").await, [3]);
+        // Two characters have no trigram: found by the exact match alone.
+        assert_eq!(search("r3").await, [3]);
+    }
+
     #[tokio::test]
     async fn migrations_go_up_down_and_up_again() {
         let dir = tempfile::tempdir().unwrap();
@@ -141,7 +219,11 @@ mod sqlite_specific {
         let applied = store.run_migrations().unwrap();
         assert_eq!(
             applied,
-            vec!["20261121000000".to_owned(), "20261203000000".to_owned()]
+            vec![
+                "20261121000000".to_owned(),
+                "20261203000000".to_owned(),
+                "20261203000001".to_owned()
+            ]
         );
         assert_eq!(
             store.run_migrations().unwrap(),
@@ -157,6 +239,8 @@ mod sqlite_specific {
             "tenants",
             "memberships",
             "audit_events",
+            "users_search",
+            "user_search_keys",
         ] {
             assert!(
                 migrated
@@ -183,6 +267,18 @@ mod sqlite_specific {
                     .iter()
                     .any(|(kind, name, _)| kind == "index" && name == index),
                 "{index} exists"
+            );
+        }
+        for trigger in [
+            "users_search_insert",
+            "users_search_update",
+            "users_search_delete",
+        ] {
+            assert!(
+                migrated
+                    .iter()
+                    .any(|(kind, name, _)| kind == "trigger" && name == trigger),
+                "{trigger} exists"
             );
         }
         assert!(

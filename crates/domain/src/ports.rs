@@ -234,8 +234,7 @@ pub trait UserStore: Send + Sync {
     /// `Duplicate(Email)` or `Duplicate(Username)` when any address or username is taken, by
     /// a stored user or another of `users` (which one is reported when several are is
     /// unspecified); nothing is written then.
-    async fn insert_many(&self, users: Vec<NewUser>, journal: Journal)
-    -> Result<u64, StoreError>;
+    async fn insert_many(&self, users: Vec<NewUser>, journal: Journal) -> Result<u64, StoreError>;
 
     /// The user with this id, if any.
     ///

@@ -692,14 +692,22 @@ impl TenantService {
         if user == principal.user.id || principal.actor().is_system_admin() {
             return Ok(tenants);
         }
-        // Only the tenants the caller can see themselves: another of the user's tenants is
-        // answered as if it did not exist.
+        // Only the tenants whose member list the caller may read themselves: another of the
+        // user's memberships (a tenant the caller is not in, or only views) is not shown.
+        let actor = principal.actor();
         let visible: Vec<TenantId> = self
             .ports
             .tenants
             .tenants_of(principal.user.id)
             .await?
             .into_iter()
+            .filter(|entry| {
+                policy::can_in_tenant(
+                    &actor,
+                    Some(entry.membership.role),
+                    TenantAction::ListMembers,
+                )
+            })
             .map(|entry| entry.tenant.id)
             .collect();
         Ok(tenants

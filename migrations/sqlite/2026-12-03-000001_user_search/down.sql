@@ -1,0 +1,6 @@
+-- Reverses up.sql.
+DROP TRIGGER users_search_delete;
+DROP TRIGGER users_search_update;
+DROP TRIGGER users_search_insert;
+DROP TABLE users_search;
+DROP TABLE user_search_keys;
