@@ -310,8 +310,21 @@ async fn unlock_clears_a_lockout_and_the_trail_records_it_without_secrets() {
         .await;
     assert_eq!(failed.status, StatusCode::OK, "{}", failed.text);
     assert!(failed.body["total"].as_u64().unwrap() >= 5);
-    assert_eq!(failed.body["items"][0]["details"]["login"], "gina");
+    // Against the account, by id: the name as typed is not kept for an existing account.
+    assert_eq!(failed.body["items"][0]["target_id"], id);
+    assert_eq!(failed.body["items"][0]["details"]["reason"], "credentials");
+    assert!(failed.body["items"][0]["details"].get("login").is_none());
     assert!(failed.body["items"][0]["request_id"].is_string());
+    // A name that is nobody's is recorded as typed.
+    app.post(
+        "/api/v1/auth/login",
+        json!({"login": "nobody-here", "password": wrong}),
+    )
+    .await;
+    let unknown = app
+        .get("/api/v1/audit?action=user.login_failed", &root)
+        .await;
+    assert_eq!(unknown.body["items"][0]["details"]["login"], "nobody-here");
     for action in [
         "user.locked",
         "user.unlocked",

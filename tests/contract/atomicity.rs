@@ -7,8 +7,8 @@
 
 use domain::model::{AuditAction, PasswordHash, ProfileChanges, Role, TenantRef, TenantRole};
 use domain::ports::{
-    ActionPurpose, ActionToken, Login, SessionStore, StoreError, TenantAdmin, TenantChanges,
-    TenantStore, UserChanges, UserStore,
+    ActionPurpose, ActionToken, Assumed, Login, SessionStore, StoreError, TenantAdmin,
+    TenantChanges, TenantStore, UserChanges, UserStore,
 };
 
 use super::fixtures::{
@@ -478,6 +478,7 @@ where
     let result = store
         .add_member(
             membership(tenant_id(1), user_id(1), TenantRole::Member, 0),
+            Assumed::default(),
             journal(1, AuditAction::TenantMemberAdded),
         )
         .await;
@@ -507,6 +508,10 @@ where
             tenant_id(1),
             user_id(1),
             TenantRole::Moderator,
+            Assumed {
+                member: Some(TenantRole::Member),
+                actor: None,
+            },
             journal(1, AuditAction::TenantMemberRoleChanged),
         )
         .await;
@@ -537,6 +542,10 @@ pub async fn remove_member_fails_whole_when_its_journal_fails<S>(
         .remove_member(
             tenant_id(1),
             user_id(1),
+            Assumed {
+                member: Some(TenantRole::Member),
+                actor: None,
+            },
             journal(1, AuditAction::TenantMemberRemoved),
         )
         .await;

@@ -6,8 +6,8 @@
 use chrono::TimeDelta;
 use domain::model::{AuditAction, AuditEvent, AuditTarget, Journal, ProfileChanges, TenantRole};
 use domain::ports::{
-    ActionPurpose, ActionToken, AuditFilter, AuditLog, SessionStore, TenantAdmin, TenantChanges,
-    TenantStore, UserChanges, UserStore,
+    ActionPurpose, ActionToken, Assumed, AuditFilter, AuditLog, SessionStore, TenantAdmin,
+    TenantChanges, TenantStore, UserChanges, UserStore,
 };
 use uuid::Uuid;
 
@@ -185,6 +185,7 @@ where
     store
         .add_member(
             membership(tenant_id(1), user_id(1), TenantRole::Member, 12),
+            Assumed::default(),
             j.clone(),
         )
         .await
@@ -197,14 +198,31 @@ where
             .with("previous", "member"),
     );
     store
-        .change_role(tenant_id(1), user_id(1), TenantRole::Moderator, j.clone())
+        .change_role(
+            tenant_id(1),
+            user_id(1),
+            TenantRole::Moderator,
+            Assumed {
+                member: Some(TenantRole::Member),
+                actor: None,
+            },
+            j.clone(),
+        )
         .await
         .expect("change_role");
     written(&store, &mut recorded, &j, "TenantStore::change_role").await;
 
     let j = Journal::of(full(14, AuditAction::TenantMemberRemoved, ada));
     store
-        .remove_member(tenant_id(1), user_id(1), j.clone())
+        .remove_member(
+            tenant_id(1),
+            user_id(1),
+            Assumed {
+                member: Some(TenantRole::Moderator),
+                actor: None,
+            },
+            j.clone(),
+        )
         .await
         .expect("remove_member");
     written(&store, &mut recorded, &j, "TenantStore::remove_member").await;

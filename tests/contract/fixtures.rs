@@ -10,7 +10,7 @@ use domain::model::{
     TenantSlug, TokenHash, User, UserId, Username,
 };
 use domain::ports::{
-    AuditFilter, AuditLog, PageRequest, SessionStore, TenantAdmin, TenantStore, UserStore,
+    Assumed, AuditFilter, AuditLog, PageRequest, SessionStore, TenantAdmin, TenantStore, UserStore,
 };
 use uuid::Uuid;
 
@@ -237,7 +237,11 @@ pub async fn add_member<S: TenantStore>(
     created: i64,
 ) {
     store
-        .add_member(membership(tenant, user, role, created), Journal::default())
+        .add_member(
+            membership(tenant, user, role, created),
+            Assumed::default(),
+            Journal::default(),
+        )
         .await
         .expect("add a member");
 }

@@ -181,6 +181,9 @@ macro_rules! store_contract_tests {
             change_role_and_remove_member_of_a_non_member_are_not_found,
             change_role_and_remove_member_keep_the_last_active_admin,
             concurrent_demotions_of_a_tenants_only_two_admins_leave_one,
+            change_role_and_remove_member_with_stale_assumptions_are_changed,
+            add_member_with_a_stale_actor_role_is_changed,
+            a_removal_racing_a_promotion_never_removes_an_admin,
         );
         $crate::store_contract_tests!(@each [$mode] $fresh; audit:
             every_journal_taking_method_writes_its_journal,

@@ -11,14 +11,21 @@ use domain::model::{
     AuditAction, Journal, Role, Tenant, TenantId, TenantRef, TenantRole, User, UserId,
 };
 use domain::ports::{
-    LastAdmin, Member, StoreError, TenantAdmin, TenantChanges, TenantMembership, TenantStore,
-    UniqueField, UserChanges, UserStore,
+    Assumed, LastAdmin, Member, StoreError, TenantAdmin, TenantChanges, TenantMembership,
+    TenantStore, UniqueField, UserChanges, UserStore,
 };
 
 use super::fixtures::{
     ALL, BASE, Store, add_member, as_tenants, as_users, assert_no_events, at, create_tenant,
     events, find_tenant, find_user, insert, journal, membership, new_tenant, new_user, page, slug,
     tenant_id, user_id, user_n,
+};
+
+/// Nothing assumed about the member or the actor: the set-up calls and the checks of other
+/// rules.
+const NOTHING: Assumed = Assumed {
+    member: None,
+    actor: None,
 };
 
 /// The tenant by slug, if any.
@@ -674,7 +681,7 @@ where
     create_tenant(&store, new_tenant(1, "lab", 0), None).await;
     let joined = membership(tenant_id(1), user_id(1), TenantRole::Moderator, 7);
     store
-        .add_member(joined, Journal::default())
+        .add_member(joined, NOTHING, Journal::default())
         .await
         .expect("add_member");
     let members = store.members(tenant_id(1), ALL).await.expect("members");
@@ -708,7 +715,11 @@ where
         ),
     ] {
         let result = store
-            .add_member(candidate, journal(1, AuditAction::TenantMemberAdded))
+            .add_member(
+                candidate,
+                NOTHING,
+                journal(1, AuditAction::TenantMemberAdded),
+            )
             .await;
         let got = match &result {
             Err(StoreError::Duplicate(UniqueField::Membership)) => "Duplicate(Membership)",
@@ -747,7 +758,7 @@ where
     add_member(&store, tenant_id(2), user_id(2), TenantRole::Viewer, 6).await;
     for role in [TenantRole::Moderator, TenantRole::Admin, TenantRole::Member] {
         let changed = store
-            .change_role(tenant_id(1), user_id(2), role, Journal::default())
+            .change_role(tenant_id(1), user_id(2), role, NOTHING, Journal::default())
             .await
             .expect("change_role");
         assert_eq!(
@@ -767,6 +778,7 @@ where
             tenant_id(1),
             user_id(1),
             TenantRole::Admin,
+            NOTHING,
             Journal::default(),
         )
         .await
@@ -777,7 +789,7 @@ where
     );
 
     store
-        .remove_member(tenant_id(1), user_id(2), Journal::default())
+        .remove_member(tenant_id(1), user_id(2), NOTHING, Journal::default())
         .await
         .expect("remove_member");
     assert_eq!(role_of(&store, tenant_id(1), user_id(2)).await, None);
@@ -816,6 +828,7 @@ where
                 tenant_id(tenant),
                 user_id(user),
                 TenantRole::Admin,
+                NOTHING,
                 journal(1, AuditAction::TenantMemberRoleChanged),
             )
             .await;
@@ -827,6 +840,7 @@ where
             .remove_member(
                 tenant_id(tenant),
                 user_id(user),
+                NOTHING,
                 journal(2, AuditAction::TenantMemberRemoved),
             )
             .await;
@@ -870,6 +884,7 @@ where
                         tenant_id(1),
                         user_id(admin),
                         demotion,
+                        NOTHING,
                         journal(1, AuditAction::TenantMemberRoleChanged),
                     )
                     .await;
@@ -882,6 +897,7 @@ where
                 .remove_member(
                     tenant_id(1),
                     user_id(admin),
+                    NOTHING,
                     journal(2, AuditAction::TenantMemberRemoved),
                 )
                 .await;
@@ -907,6 +923,7 @@ where
             tenant_id(1),
             user_id(2),
             TenantRole::Member,
+            NOTHING,
             Journal::default(),
         )
         .await
@@ -917,6 +934,7 @@ where
             tenant_id(1),
             user_id(2),
             TenantRole::Admin,
+            NOTHING,
             Journal::default(),
         )
         .await
@@ -928,6 +946,7 @@ where
             tenant_id(1),
             user_id(1),
             TenantRole::Member,
+            NOTHING,
             Journal::default(),
         )
         .await
@@ -935,7 +954,7 @@ where
     refuse(2, "the admin left after a demotion").await;
     add_member(&store, tenant_id(1), user_id(3), TenantRole::Admin, 2).await;
     store
-        .remove_member(tenant_id(1), user_id(2), Journal::default())
+        .remove_member(tenant_id(1), user_id(2), NOTHING, Journal::default())
         .await
         .expect("allowed with another active admin");
     refuse(3, "the admin left after a removal").await;
@@ -998,6 +1017,7 @@ where
                         tenant_id(1),
                         user_id(1),
                         TenantRole::Member,
+                        NOTHING,
                         journal(round * 2, AuditAction::TenantMemberRoleChanged),
                     )
                     .await
@@ -1012,10 +1032,20 @@ where
                 let journal = journal(round * 2 + 1, AuditAction::TenantMemberRemoved);
                 match round % 3 {
                     0 => store
-                        .change_role(tenant_id(1), user_id(2), TenantRole::Viewer, journal)
+                        .change_role(
+                            tenant_id(1),
+                            user_id(2),
+                            TenantRole::Viewer,
+                            NOTHING,
+                            journal,
+                        )
                         .await
                         .map(drop),
-                    1 => store.remove_member(tenant_id(1), user_id(2), journal).await,
+                    1 => {
+                        store
+                            .remove_member(tenant_id(1), user_id(2), NOTHING, journal)
+                            .await
+                    }
                     _ => UserStore::update(
                         store.as_ref(),
                         user_id(2),
@@ -1080,6 +1110,7 @@ where
                             tenant_id(1),
                             user_id(n),
                             TenantRole::Admin,
+                            NOTHING,
                             Journal::default(),
                         )
                         .await
@@ -1088,4 +1119,318 @@ where
             }
         }
     }
+}
+
+/// What a decision by `actor` holding `role`, about a member holding `member`, assumed.
+fn assumed(member: Option<TenantRole>, actor: Option<(u128, TenantRole)>) -> Assumed {
+    Assumed {
+        member,
+        actor: actor.map(|(n, role)| (user_id(n), role)),
+    }
+}
+
+/// Tenant 1 with admin 1, moderator 2, member 3, and user 4 of no tenant; tenant 2 where
+/// user 2 is the admin (a role elsewhere is no role in tenant 1).
+async fn lab_with_a_moderator<S: Store>(store: &S) {
+    for n in 1..=4 {
+        insert(store, user_n(n, Role::User, true)).await;
+    }
+    create_tenant(
+        store,
+        new_tenant(1, "lab", 0),
+        Some(TenantAdmin::Existing(user_id(1))),
+    )
+    .await;
+    create_tenant(
+        store,
+        new_tenant(2, "other", 0),
+        Some(TenantAdmin::Existing(user_id(2))),
+    )
+    .await;
+    add_member(store, tenant_id(1), user_id(2), TenantRole::Moderator, 1).await;
+    add_member(store, tenant_id(1), user_id(3), TenantRole::Member, 2).await;
+}
+
+/// The roles of users 1 to 4 in tenant 1.
+async fn lab_roles<S: TenantStore>(store: &S) -> Vec<Option<TenantRole>> {
+    let mut roles = Vec::new();
+    for n in 1..=4 {
+        roles.push(role_of(store, tenant_id(1), user_id(n)).await);
+    }
+    roles
+}
+
+/// The name of a membership change's outcome, for comparing with the expected one.
+fn outcome<T>(result: &Result<T, StoreError>) -> &'static str {
+    match result {
+        Ok(_) => "Ok",
+        Err(StoreError::Changed) => "Changed",
+        Err(StoreError::NotFound) => "NotFound",
+        Err(StoreError::Duplicate(UniqueField::Membership)) => "Duplicate(Membership)",
+        Err(StoreError::LastAdmin(LastAdmin::Tenant(_))) => "LastAdmin(Tenant)",
+        Err(_) => "something else",
+    }
+}
+
+/// `change_role` and `remove_member` whose assumed member or actor role is not the one held
+/// now (another role, another tenant's role, or no membership at all) are `Changed` and
+/// write nothing, no journal either; `Changed` comes after `NotFound` for an unknown tenant
+/// and before `NotFound` for a non-member and `LastAdmin`. With the roles held, they apply.
+pub async fn change_role_and_remove_member_with_stale_assumptions_are_changed<S>(store: S)
+where
+    S: Store,
+{
+    use TenantRole::{Admin, Member, Moderator, Viewer};
+    lab_with_a_moderator(&store).await;
+    let before = lab_roles(&store).await;
+    let moderator = Some((2, Moderator));
+    // (tenant, member, assumed, expected, why); "Changed" comes after NotFound for an
+    // unknown tenant and before NotFound for a non-member and LastAdmin.
+    let stale = |member, assumed, why| (1, member, assumed, "Changed", why);
+    #[rustfmt::skip]
+    let cases = [
+        stale(3, assumed(Some(Viewer), moderator), "the member holds another role"),
+        stale(3, assumed(Some(Admin), None), "the member holds another role"),
+        stale(4, assumed(Some(Member), moderator), "the member is no member"),
+        stale(9, assumed(Some(Member), moderator), "the member is no user"),
+        stale(3, assumed(Some(Member), Some((2, Admin))), "the actor is admin elsewhere"),
+        stale(3, assumed(Some(Member), Some((4, Moderator))), "the actor is no member"),
+        stale(3, assumed(None, Some((2, Viewer))), "the actor holds another role"),
+        stale(4, assumed(None, Some((2, Admin))), "a stale actor, for a non-member"),
+        stale(1, assumed(Some(Moderator), None), "a stale last admin"),
+        stale(1, assumed(Some(Admin), Some((2, Member))), "a stale actor, of the last admin"),
+        (9, 3, assumed(Some(Viewer), Some((2, Viewer))), "NotFound", "an unknown tenant"),
+        (1, 4, assumed(None, moderator), "NotFound", "a non-member, nothing assumed"),
+    ];
+    for (tenant, member, assumed, expected, why) in cases {
+        let changed = store
+            .change_role(
+                tenant_id(tenant),
+                user_id(member),
+                Viewer,
+                assumed,
+                journal(1, AuditAction::TenantMemberRoleChanged),
+            )
+            .await;
+        assert_eq!(
+            outcome(&changed),
+            expected,
+            "change_role: {why} ({assumed:?}): got {changed:?}"
+        );
+        let removed = store
+            .remove_member(
+                tenant_id(tenant),
+                user_id(member),
+                assumed,
+                journal(2, AuditAction::TenantMemberRemoved),
+            )
+            .await;
+        assert_eq!(
+            outcome(&removed),
+            expected,
+            "remove_member: {why} ({assumed:?}): got {removed:?}"
+        );
+    }
+    assert_eq!(lab_roles(&store).await, before, "nothing was written");
+    assert_no_events(&store, "a refused change writes no journal").await;
+
+    // With the roles held now, by a member, by the member themselves and with no actor.
+    let changed = store
+        .change_role(
+            tenant_id(1),
+            user_id(3),
+            Viewer,
+            assumed(Some(Member), moderator),
+            Journal::default(),
+        )
+        .await
+        .expect("change_role as assumed");
+    assert_eq!(changed.role, Viewer);
+    store
+        .change_role(
+            tenant_id(1),
+            user_id(2),
+            Member,
+            assumed(Some(Moderator), moderator),
+            Journal::default(),
+        )
+        .await
+        .expect("lowering one's own role as assumed");
+    store
+        .change_role(
+            tenant_id(1),
+            user_id(2),
+            Moderator,
+            assumed(Some(Member), None),
+            Journal::default(),
+        )
+        .await
+        .expect("change_role with no actor");
+    store
+        .remove_member(
+            tenant_id(1),
+            user_id(3),
+            assumed(Some(Viewer), moderator),
+            Journal::default(),
+        )
+        .await
+        .expect("remove_member as assumed");
+    assert_eq!(
+        lab_roles(&store).await,
+        [Some(Admin), Some(Moderator), None, None]
+    );
+}
+
+/// `add_member` by an actor who no longer holds the assumed role in the tenant (another
+/// role, another tenant's role, no membership) is `Changed` and writes nothing, no journal
+/// either; `Changed` comes after `NotFound` (unknown tenant or user) and before
+/// `Duplicate(Membership)`. With the role held, or no actor, it adds the member.
+pub async fn add_member_with_a_stale_actor_role_is_changed<S>(store: S)
+where
+    S: Store,
+{
+    use TenantRole::{Admin, Member, Moderator, Viewer};
+    lab_with_a_moderator(&store).await;
+    let before = lab_roles(&store).await;
+    // (tenant, user, actor, expected, why)
+    #[rustfmt::skip]
+    let cases = [
+        (1, 4, Some((2, Admin)), "Changed", "the actor is admin elsewhere"),
+        (1, 4, Some((3, Moderator)), "Changed", "the actor holds another role"),
+        (1, 4, Some((4, Moderator)), "Changed", "the actor is no member"),
+        (1, 3, Some((2, Admin)), "Changed", "a stale actor, before Duplicate"),
+        (9, 4, Some((2, Admin)), "NotFound", "an unknown tenant comes first"),
+        (1, 9, Some((2, Admin)), "NotFound", "an unknown user comes first"),
+        (1, 3, Some((2, Moderator)), "Duplicate(Membership)", "a member, as assumed"),
+    ];
+    for (tenant, user, actor, expected, why) in cases {
+        let result = store
+            .add_member(
+                membership(tenant_id(tenant), user_id(user), Viewer, 8),
+                assumed(None, actor),
+                journal(1, AuditAction::TenantMemberAdded),
+            )
+            .await;
+        assert_eq!(
+            outcome(&result),
+            expected,
+            "{why} ({actor:?}): got {result:?}"
+        );
+    }
+    assert_eq!(lab_roles(&store).await, before, "nothing was written");
+    assert_no_events(&store, "a refused add_member writes no journal").await;
+
+    store
+        .add_member(
+            membership(tenant_id(1), user_id(4), Viewer, 8),
+            assumed(None, Some((2, Moderator))),
+            Journal::default(),
+        )
+        .await
+        .expect("add_member as assumed");
+    assert_eq!(
+        role_of(&store, tenant_id(1), user_id(4)).await,
+        Some(Viewer)
+    );
+    store
+        .add_member(
+            membership(tenant_id(2), user_id(4), Member, 9),
+            assumed(None, None),
+            Journal::default(),
+        )
+        .await
+        .expect("add_member with no actor");
+    assert_eq!(
+        role_of(&store, tenant_id(2), user_id(4)).await,
+        Some(Member)
+    );
+}
+
+/// A moderator's removal of a member racing an admin's promotion of the same member to
+/// admin: exactly one applies. The removal, assuming a member, never removes the admin the
+/// promotion made (`Changed`), and a promotion after the removal finds no member
+/// (`Changed`); only the change that applied writes its journal. Repeated so that the calls
+/// really overlap.
+pub async fn a_removal_racing_a_promotion_never_removes_an_admin<S>(store: S)
+where
+    S: Store,
+{
+    use TenantRole::{Admin, Member, Moderator};
+    const ROUNDS: u128 = 12;
+    lab_with_a_moderator(&store).await;
+    let store = Arc::new(store);
+    let (mut promoted, mut removed) = (0, 0);
+    for round in 0..ROUNDS {
+        let start = Arc::new(tokio::sync::Barrier::new(2));
+        let promote = {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .change_role(
+                        tenant_id(1),
+                        user_id(3),
+                        Admin,
+                        assumed(Some(Member), Some((1, Admin))),
+                        journal(round * 2, AuditAction::TenantMemberRoleChanged),
+                    )
+                    .await
+                    .map(drop)
+            })
+        };
+        let remove = {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                store
+                    .remove_member(
+                        tenant_id(1),
+                        user_id(3),
+                        assumed(Some(Member), Some((2, Moderator))),
+                        journal(round * 2 + 1, AuditAction::TenantMemberRemoved),
+                    )
+                    .await
+            })
+        };
+        let promotion = promote.await.expect("task");
+        let removal = remove.await.expect("task");
+        let now = role_of(store.as_ref(), tenant_id(1), user_id(3)).await;
+        match (outcome(&promotion), outcome(&removal)) {
+            ("Ok", "Changed") => {
+                assert_eq!(now, Some(Admin), "round {round}: promoted");
+                promoted += 1;
+            }
+            ("Changed", "Ok") => {
+                assert_eq!(now, None, "round {round}: removed");
+                removed += 1;
+            }
+            _ => panic!(
+                "round {round}: expected exactly one change and `Changed` for the other, got \
+                 promotion {promotion:?}, removal {removal:?}, role now {now:?}"
+            ),
+        }
+        assert_eq!(
+            events(store.as_ref()).await.len() as u128,
+            round + 1,
+            "round {round}: only the change that applied wrote its journal"
+        );
+
+        // Make user 3 a member again.
+        match now {
+            None => add_member(store.as_ref(), tenant_id(1), user_id(3), Member, 2).await,
+            Some(_) => {
+                store
+                    .change_role(
+                        tenant_id(1),
+                        user_id(3),
+                        Member,
+                        NOTHING,
+                        Journal::default(),
+                    )
+                    .await
+                    .expect("restore");
+            }
+        }
+    }
+    assert_eq!(promoted + removed, ROUNDS);
 }

@@ -20,6 +20,11 @@
 //!
 //! Locks are always taken in the order advisory lock, tenant rows (by id), user row, so the
 //! guarded transactions cannot deadlock one another.
+//!
+//! The same tenant row lock makes a membership change's authorization hold: the roles its
+//! decision assumed (the member's and the acting member's, `domain::ports::Assumed`) are read
+//! again once the lock is held, and no other change of the tenant's memberships can commit
+//! before this one does.
 
 use diesel::dsl::{exists, select};
 use diesel::prelude::*;

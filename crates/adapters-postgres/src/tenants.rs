@@ -2,7 +2,9 @@
 //!
 //! Every membership change locks the tenant row first, then the member's user row, as
 //! [`guards`] describes, so that no two changes together remove a tenant's last active
-//! administrator.
+//! administrator. Holding the tenant row, it confirms the roles its decision assumed
+//! ([`Assumed`]): every other change of the tenant's memberships waits for that lock, so
+//! the roles it reads then cannot change before it commits.
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::{exists, select};
@@ -12,7 +14,7 @@ use domain::model::{
     Journal, Membership, Tenant, TenantId, TenantRef, TenantRole, TenantVersion, UserId,
 };
 use domain::ports::{
-    Member, PageRequest, Paged, StoreError, TenantAdmin, TenantChanges, TenantMembership,
+    Assumed, Member, PageRequest, Paged, StoreError, TenantAdmin, TenantChanges, TenantMembership,
     TenantStore,
 };
 use uuid::Uuid;
@@ -40,35 +42,83 @@ fn filtered(member: Option<UserId>) -> tenants::BoxedQuery<'static, Pg> {
     }
 }
 
-/// The membership of `user` in `tenant`, locked `FOR UPDATE`; `NotFound` when there is none.
+/// The membership of `user` in `tenant`, if any, locked `FOR UPDATE`.
 fn lock_membership(
     conn: &mut PgConnection,
     tenant: Uuid,
     user: Uuid,
-) -> Result<Membership, TxError> {
+) -> Result<Option<Membership>, TxError> {
     let row = memberships::table
         .find((tenant, user))
         .select(MembershipRow::as_select())
         .for_update()
         .first(conn)
-        .optional()?
-        .ok_or(StoreError::NotFound)?;
-    Ok(Membership::try_from(row)?)
+        .optional()?;
+    Ok(row.map(Membership::try_from).transpose()?)
 }
 
-/// Locks the tenant row, then the member's user row (the order of [`guards`]), and returns
-/// the member's membership and whether the member is active; `NotFound` when the tenant, the
-/// user or the membership does not exist.
+/// `user`'s role in `tenant`, if they are a member.
+fn role_in(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<Option<TenantRole>, TxError> {
+    let row = memberships::table
+        .find((tenant, user))
+        .select(MembershipRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row
+        .map(|row| Membership::try_from(row).map(|m| m.role))
+        .transpose()?)
+}
+
+/// Refuses with `Changed` unless the acting member `actor` names, if any, still holds that
+/// role in `tenant`. Call it holding the tenant row: every change of the tenant's
+/// memberships takes it first, so the role read cannot change before this commits. (A plain
+/// read: the actor's account may still be deleted meanwhile, which only orders that deletion
+/// after this change; locking the row would deadlock with it, which locks the user row
+/// first.)
+fn confirm_actor(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    actor: Option<(UserId, TenantRole)>,
+) -> Result<(), TxError> {
+    match actor {
+        Some((actor, assumed)) if role_in(conn, tenant, *actor.as_uuid())? != Some(assumed) => {
+            Err(StoreError::Changed.into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Locks the tenant row, confirms the actor's role, then locks the member's user row (the
+/// order of [`guards`]) and their membership, and returns it with whether the member is
+/// active. In the port's order: `NotFound` when the tenant does not exist; `Changed` when
+/// the actor's or the member's role is not the one `assumed` (no membership at all included);
+/// `NotFound` when nothing is assumed about the member and they are not one.
 fn lock_member(
     conn: &mut PgConnection,
     tenant: Uuid,
     user: Uuid,
+    assumed: Assumed,
 ) -> Result<(Membership, bool), TxError> {
     if !guards::lock_tenant(conn, tenant)? {
         return Err(StoreError::NotFound.into());
     }
-    let active = guards::share_user(conn, user)?.ok_or(StoreError::NotFound)?;
-    Ok((lock_membership(conn, tenant, user)?, active))
+    confirm_actor(conn, tenant, assumed.actor)?;
+    let found = match guards::share_user(conn, user)? {
+        Some(active) => lock_membership(conn, tenant, user)?.map(|m| (m, active)),
+        None => None,
+    };
+    match (found, assumed.member) {
+        (None, None) => Err(StoreError::NotFound.into()),
+        (None, Some(_)) => Err(StoreError::Changed.into()),
+        (Some((membership, _)), Some(role)) if membership.role != role => {
+            Err(StoreError::Changed.into())
+        }
+        (Some(found), _) => Ok(found),
+    }
 }
 
 /// Whether the tenant exists.
@@ -350,14 +400,21 @@ impl TenantStore for PostgresStore {
     }
 
     #[tracing::instrument(name = "postgres.tenants.add_member", level = "debug", skip_all, fields(tenant_id = %membership.tenant_id, user_id = %membership.user_id))]
-    async fn add_member(&self, membership: Membership, journal: Journal) -> Result<(), StoreError> {
+    async fn add_member(
+        &self,
+        membership: Membership,
+        assumed: Assumed,
+        journal: Journal,
+    ) -> Result<(), StoreError> {
         self.run(move |conn| {
             transaction(conn, |conn| {
-                if !guards::lock_tenant(conn, *membership.tenant_id.as_uuid())? {
+                let tenant = *membership.tenant_id.as_uuid();
+                if !guards::lock_tenant(conn, tenant)? {
                     return Err(StoreError::NotFound.into());
                 }
                 guards::share_user(conn, *membership.user_id.as_uuid())?
                     .ok_or(StoreError::NotFound)?;
+                confirm_actor(conn, tenant, assumed.actor)?;
                 // A member already: `memberships_pkey`, so `Duplicate(Membership)`.
                 diesel::insert_into(memberships::table)
                     .values(MembershipRow::from(&membership))
@@ -374,12 +431,13 @@ impl TenantStore for PostgresStore {
         tenant: TenantId,
         user: UserId,
         role: TenantRole,
+        assumed: Assumed,
         journal: Journal,
     ) -> Result<Membership, StoreError> {
         self.run(move |conn| {
             transaction(conn, |conn| {
                 let (tenant, user) = (*tenant.as_uuid(), *user.as_uuid());
-                let (current, active) = lock_member(conn, tenant, user)?;
+                let (current, active) = lock_member(conn, tenant, user, assumed)?;
                 if current.role == TenantRole::Admin && role != TenantRole::Admin && active {
                     guards::keep_tenant_admins(conn, user, &[tenant])?;
                 }
@@ -400,12 +458,13 @@ impl TenantStore for PostgresStore {
         &self,
         tenant: TenantId,
         user: UserId,
+        assumed: Assumed,
         journal: Journal,
     ) -> Result<(), StoreError> {
         self.run(move |conn| {
             transaction(conn, |conn| {
                 let (tenant, user) = (*tenant.as_uuid(), *user.as_uuid());
-                let (current, active) = lock_member(conn, tenant, user)?;
+                let (current, active) = lock_member(conn, tenant, user, assumed)?;
                 if current.role == TenantRole::Admin && active {
                     guards::keep_tenant_admins(conn, user, &[tenant])?;
                 }

@@ -158,7 +158,11 @@ fn the_schema_has_what_the_adapter_relies_on() {
     let store = PostgresStore::open(&database.url, SETTINGS).unwrap();
     assert_eq!(
         store.run_migrations().unwrap(),
-        vec!["20261121000000".to_owned(), "20261203000000".to_owned()]
+        vec![
+            "20261121000000".to_owned(),
+            "20261203000000".to_owned(),
+            "20261203000002".to_owned()
+        ]
     );
     let mut conn = PgConnection::establish(&database.url).unwrap();
     assert!(extensions(&mut conn).contains(&"pg_trgm".to_owned()));
@@ -199,6 +203,11 @@ fn the_schema_has_what_the_adapter_relies_on() {
         "CREATE INDEX audit_events_at_idx ON public.audit_events USING btree (at, id)",
         "CREATE INDEX users_search_trgm_idx ON public.users USING gin ((((((((lower(email) || ' '::text) || lower(username)) || ' '::text) || lower(first_name)) || ' '::text) || lower(last_name))) gin_trgm_ops)",
         "CREATE INDEX users_created_at_idx ON public.users USING btree (created_at, id)",
+        "CREATE INDEX users_email_c_idx ON public.users USING btree (email COLLATE \"C\", id)",
+        "CREATE INDEX users_username_c_idx ON public.users USING btree (lower(username) COLLATE \"C\", id)",
+        "CREATE INDEX audit_events_tenant_idx ON public.audit_events USING btree (tenant_id, at, id)",
+        "CREATE INDEX audit_events_action_idx ON public.audit_events USING btree (action, at, id)",
+        "CREATE INDEX memberships_tenant_created_idx ON public.memberships USING btree (tenant_id, created_at, user_id)",
     ] {
         assert!(schema.contains(expected), "{expected:?} in\n{schema}");
     }
@@ -341,6 +350,15 @@ async fn the_user_list_uses_its_indexes() {
         page_query(&UserFilter::default(), UserSort::CreatedAt, page),
     );
     assert!(plan.contains("users_created_at_idx"), "{plan}");
+    // The code-point orders have indexes of their own: no sort of the whole table.
+    for (sort, index) in [
+        (UserSort::Email, "users_email_c_idx"),
+        (UserSort::Username, "users_username_c_idx"),
+    ] {
+        let plan = explain(&mut conn, page_query(&UserFilter::default(), sort, page));
+        assert!(plan.contains(index), "{sort:?}: {plan}");
+        assert!(!plan.contains("Sort"), "{sort:?} sorts: {plan}");
+    }
 
     let search = UserFilter {
         q: Some("User1234".to_owned()),

@@ -410,7 +410,11 @@ mod postgres_specific {
             vec![
                 vec![],
                 vec![],
-                vec!["20261121000000".to_owned(), "20261203000000".to_owned()]
+                vec![
+                    "20261121000000".to_owned(),
+                    "20261203000000".to_owned(),
+                    "20261203000002".to_owned()
+                ]
             ]
         );
     }
@@ -444,7 +448,9 @@ mod last_admin_races {
         AuditAction, AuditEvent, AuditEventId, AuditTarget, Membership, Tenant, TenantId,
         TenantRef, TenantRole, TenantSlug,
     };
-    use domain::ports::{AuditFilter, AuditLog, LastAdmin, PageRequest, TenantStore, UserChanges};
+    use domain::ports::{
+        Assumed, AuditFilter, AuditLog, LastAdmin, PageRequest, TenantStore, UserChanges,
+    };
     use tokio::sync::Barrier;
 
     use super::postgres_specific::store_with;
@@ -654,6 +660,7 @@ mod last_admin_races {
                             role: TenantRole::Admin,
                             created_at: created,
                         },
+                        Assumed::default(),
                         Journal::default(),
                     )
                     .await
@@ -671,10 +678,20 @@ mod last_admin_races {
                         let journal = journal(i, AuditTarget::User(target));
                         match (i / 2) % 4 {
                             0 => store
-                                .change_role(tenant, target, TenantRole::Member, journal)
+                                .change_role(
+                                    tenant,
+                                    target,
+                                    TenantRole::Member,
+                                    Assumed::default(),
+                                    journal,
+                                )
                                 .await
                                 .map(drop),
-                            1 => store.remove_member(tenant, target, journal).await,
+                            1 => {
+                                store
+                                    .remove_member(tenant, target, Assumed::default(), journal)
+                                    .await
+                            }
                             2 => {
                                 let changes = UserChanges {
                                     is_active: Some(false),
@@ -791,6 +808,7 @@ mod last_admin_races {
                             role,
                             created_at: created,
                         },
+                        Assumed::default(),
                         Journal::default(),
                     )
                     .await
@@ -803,7 +821,13 @@ mod last_admin_races {
                 async move {
                     barrier.wait().await;
                     store
-                        .change_role(tenant, promoted, TenantRole::Admin, Journal::default())
+                        .change_role(
+                            tenant,
+                            promoted,
+                            TenantRole::Admin,
+                            Assumed::default(),
+                            Journal::default(),
+                        )
                         .await
                         .map(drop)
                 }
@@ -815,7 +839,13 @@ mod last_admin_races {
                     // Give the promotion a head start, so that the demotion often sees it.
                     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
                     store
-                        .change_role(tenant, admin, TenantRole::Member, Journal::default())
+                        .change_role(
+                            tenant,
+                            admin,
+                            TenantRole::Member,
+                            Assumed::default(),
+                            Journal::default(),
+                        )
                         .await
                         .map(drop)
                 }

@@ -163,6 +163,44 @@ mod tests {
             since.contains("USING INDEX audit_events_at_idx") && !since.contains("TEMP B-TREE"),
             "{since}"
         );
+        // Each equality filter has an index in the listing's order: no sort.
+        let id = uuid::Uuid::from_u128(7);
+        for (filter, index) in [
+            (
+                AuditFilter {
+                    tenant: Some(domain::model::TenantId::from_uuid(id)),
+                    ..AuditFilter::default()
+                },
+                "audit_events_tenant_idx",
+            ),
+            (
+                AuditFilter {
+                    actor: Some(domain::model::UserId::from_uuid(id)),
+                    ..AuditFilter::default()
+                },
+                "audit_events_actor_idx",
+            ),
+            (
+                AuditFilter {
+                    target: Some(id),
+                    ..AuditFilter::default()
+                },
+                "audit_events_target_idx",
+            ),
+            (
+                AuditFilter {
+                    action: Some(domain::model::AuditAction::UserLogin),
+                    ..AuditFilter::default()
+                },
+                "audit_events_action_idx",
+            ),
+        ] {
+            let plan = query_plan(&mut conn, &page_query(&filter, page))?;
+            assert!(
+                plan.contains(&format!("USING INDEX {index}")) && !plan.contains("TEMP B-TREE"),
+                "{index}: {plan}"
+            );
+        }
         Ok(())
     }
 }

@@ -1,5 +1,9 @@
 //! `TenantStore` for [`SqliteStore`]: tenants, their memberships, and the guard that keeps
 //! an active administrator in every tenant.
+//!
+//! A membership change confirms the roles its decision assumed ([`Assumed`]) inside its
+//! `BEGIN IMMEDIATE` transaction: that holds the write lock from its start, so the roles it
+//! reads cannot change before it commits.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -7,7 +11,7 @@ use domain::model::{
     Journal, Membership, Tenant, TenantId, TenantRef, TenantRole, TenantVersion, User, UserId,
 };
 use domain::ports::{
-    Member, PageRequest, Paged, StoreError, TenantAdmin, TenantChanges, TenantMembership,
+    Assumed, Member, PageRequest, Paged, StoreError, TenantAdmin, TenantChanges, TenantMembership,
     TenantStore,
 };
 
@@ -52,6 +56,61 @@ fn load_membership(
         .select(MembershipRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Refuses with `Changed` unless the acting member `actor` names, if any, still holds that
+/// role in `tenant`.
+fn confirm_actor(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    actor: Option<(UserId, TenantRole)>,
+) -> Result<(), TxError> {
+    let Some((actor, assumed)) = actor else {
+        return Ok(());
+    };
+    let held = load_membership(conn, tenant, &actor.to_string())?;
+    match held {
+        Some(row) if rows::tenant_role(&row.role)? == assumed => Ok(()),
+        _ => Err(StoreError::Changed.into()),
+    }
+}
+
+/// The membership a change of `user` in `tenant` is about, if it is as assumed: `Changed`
+/// when a role is assumed and the user no longer holds it (or is no member at all),
+/// `NotFound` when nothing is assumed and the user is no member.
+fn assumed_membership(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    user: &str,
+    assumed: Option<TenantRole>,
+) -> Result<MembershipRow, TxError> {
+    match (load_membership(conn, tenant, user)?, assumed) {
+        (None, None) => Err(StoreError::NotFound.into()),
+        (None, Some(_)) => Err(StoreError::Changed.into()),
+        (Some(row), None) => Ok(row),
+        (Some(row), Some(role)) => {
+            if rows::tenant_role(&row.role)? == role {
+                Ok(row)
+            } else {
+                Err(StoreError::Changed.into())
+            }
+        }
+    }
+}
+
+/// Checks, in the order the port documents, that the tenant exists and that the actor and
+/// the member still hold the roles `assumed`, returning the member's membership.
+fn confirm_change(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    user: &str,
+    assumed: Assumed,
+) -> Result<MembershipRow, TxError> {
+    if !tenant_exists(conn, tenant)? {
+        return Err(StoreError::NotFound.into());
+    }
+    confirm_actor(conn, tenant, assumed.actor)?;
+    assumed_membership(conn, tenant, user, assumed.member)
 }
 
 /// Refuses with `LastAdmin(Tenant(_))` when `membership`'s holder is an active administrator
@@ -338,7 +397,12 @@ impl TenantStore for SqliteStore {
     }
 
     #[tracing::instrument(name = "sqlite.tenants.add_member", level = "debug", skip_all, fields(tenant_id = %membership.tenant_id, user_id = %membership.user_id))]
-    async fn add_member(&self, membership: Membership, journal: Journal) -> Result<(), StoreError> {
+    async fn add_member(
+        &self,
+        membership: Membership,
+        assumed: Assumed,
+        journal: Journal,
+    ) -> Result<(), StoreError> {
         let row = MembershipRow::from(&membership);
         self.run(move |conn| {
             immediate(conn, |conn| {
@@ -346,6 +410,7 @@ impl TenantStore for SqliteStore {
                 if !tenant_exists(conn, &row.tenant_id)? || !user_exists(conn, &row.user_id)? {
                     return Err(StoreError::NotFound.into());
                 }
+                confirm_actor(conn, &row.tenant_id, assumed.actor)?;
                 // The primary key refuses a second membership: `Duplicate(Membership)`.
                 diesel::insert_into(memberships::table)
                     .values(&row)
@@ -362,13 +427,13 @@ impl TenantStore for SqliteStore {
         tenant: TenantId,
         user: UserId,
         role: TenantRole,
+        assumed: Assumed,
         journal: Journal,
     ) -> Result<Membership, StoreError> {
         self.run(move |conn| {
             immediate(conn, |conn| {
                 let (tenant, user) = (tenant.to_string(), user.to_string());
-                let mut current =
-                    load_membership(conn, &tenant, &user)?.ok_or(StoreError::NotFound)?;
+                let mut current = confirm_change(conn, &tenant, &user, assumed)?;
                 if role != TenantRole::Admin {
                     keep_an_admin_without(conn, &current)?;
                 }
@@ -388,12 +453,13 @@ impl TenantStore for SqliteStore {
         &self,
         tenant: TenantId,
         user: UserId,
+        assumed: Assumed,
         journal: Journal,
     ) -> Result<(), StoreError> {
         self.run(move |conn| {
             immediate(conn, |conn| {
                 let (tenant, user) = (tenant.to_string(), user.to_string());
-                let current = load_membership(conn, &tenant, &user)?.ok_or(StoreError::NotFound)?;
+                let current = confirm_change(conn, &tenant, &user, assumed)?;
                 keep_an_admin_without(conn, &current)?;
                 diesel::delete(memberships::table.find((&tenant, &user))).execute(conn)?;
                 write_journal(conn, &journal)

@@ -145,6 +145,7 @@ mod sqlite_specific {
         let store = SqliteStore::open(path, 2, TIMEOUT).unwrap();
         store.run_migrations().unwrap();
         // A user from before the index: revert it, insert, and migrate again.
+        assert_eq!(store.revert_last_migration().unwrap(), "20261203000002");
         assert_eq!(store.revert_last_migration().unwrap(), "20261203000001");
         store.insert(user(1), Journal::default()).await.unwrap();
         store.run_migrations().unwrap();
@@ -222,7 +223,8 @@ mod sqlite_specific {
             vec![
                 "20261121000000".to_owned(),
                 "20261203000000".to_owned(),
-                "20261203000001".to_owned()
+                "20261203000001".to_owned(),
+                "20261203000002".to_owned()
             ]
         );
         assert_eq!(
@@ -261,6 +263,8 @@ mod sqlite_specific {
             "audit_events_tenant_idx",
             "audit_events_actor_idx",
             "audit_events_target_idx",
+            "audit_events_action_idx",
+            "memberships_tenant_created_idx",
         ] {
             assert!(
                 migrated

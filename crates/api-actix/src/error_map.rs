@@ -132,6 +132,9 @@ impl From<ManageError> for ApiError {
                 Conflict::LastAdmin(LastAdmin::Tenant(tenant)) => {
                     format!("This would leave tenant {tenant} without an active administrator.")
                 }
+                Conflict::Changed => {
+                    "The membership changed meanwhile; read it again and retry.".to_owned()
+                }
             }),
             ManageError::PreconditionFailed => Self::PreconditionFailed,
             ManageError::Unavailable(source) => Self::Unavailable(source),

@@ -190,28 +190,41 @@ fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 /// The version a client expects, from `If-Match: "<version>"` (`*` or no header: any).
-#[derive(Debug, Clone, Copy)]
-pub struct IfMatch(pub Option<UserVersion>);
+///
+/// Like [`ApiJson`], its verdict waits for [`IfMatch::version`], called after authentication:
+/// a malformed header must not answer 412 to a caller whose token is refused.
+#[derive(Debug)]
+pub struct IfMatch(Result<Option<UserVersion>, ApiError>);
+
+impl IfMatch {
+    /// The expected version (`None`: any), or 412 for a header that names none.
+    ///
+    /// # Errors
+    /// [`ApiError::PreconditionFailed`] for a malformed `If-Match`.
+    pub fn version(self) -> Result<Option<UserVersion>, ApiError> {
+        self.0
+    }
+}
 
 impl FromRequest for IfMatch {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = match req.headers().get(header::IF_MATCH) {
-            None => Ok(Self(None)),
+        let verdict = match req.headers().get(header::IF_MATCH) {
+            None => Ok(None),
             Some(value) => match value.to_str().map(str::trim) {
-                Ok("*") => Ok(Self(None)),
+                Ok("*") => Ok(None),
                 Ok(tag) => tag
                     .strip_prefix('"')
                     .and_then(|t| t.strip_suffix('"'))
                     .and_then(|t| t.parse::<UserVersion>().ok())
-                    .map(|v| Self(Some(v)))
+                    .map(Some)
                     .ok_or(ApiError::PreconditionFailed),
                 Err(_) => Err(ApiError::PreconditionFailed),
             },
         };
-        std::future::ready(result)
+        std::future::ready(Ok(Self(verdict)))
     }
 }
 

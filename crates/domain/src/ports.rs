@@ -56,6 +56,11 @@ pub enum StoreError {
     /// The change would leave no active administrator (nothing is written).
     #[error("the change would remove the last administrator ({0:?})")]
     LastAdmin(LastAdmin),
+    /// What the decision to make the change assumed (an [`Assumed`] role) no longer holds:
+    /// it changed meanwhile, so nothing is written. The caller may read again, decide again
+    /// and retry.
+    #[error("what the decision assumed changed meanwhile")]
+    Changed,
     /// The store cannot be reached in time (pool exhausted, server down). Worth retrying.
     #[error("storage is unavailable")]
     Unavailable(#[source] BoxError),
@@ -490,6 +495,22 @@ pub struct TenantMembership {
     pub tenant: Tenant,
 }
 
+/// What an authorization decision about a membership change rested on, for the store to
+/// confirm under the lock it takes for the change: the policy decided on roles read before
+/// that lock, and a concurrent change of either must not let the decision apply to roles it
+/// was not made for. `None` assumes nothing about that party.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Assumed {
+    /// The role the member holds ([`TenantStore::change_role`], [`TenantStore::remove_member`]:
+    /// the `from` of the change, and what its journal records). Nothing is assumed for
+    /// [`TenantStore::add_member`], where a member already is `Duplicate(Membership)`; an
+    /// adapter ignores the field there.
+    pub member: Option<TenantRole>,
+    /// The acting user and the role they hold in the tenant; `None` when the decision did not
+    /// rest on a membership (a system administrator, the operator).
+    pub actor: Option<(UserId, TenantRole)>,
+}
+
 /// Persistent tenants and memberships.
 ///
 /// "Active administrator of a tenant" means a membership with role `admin` whose user is
@@ -583,35 +604,53 @@ pub trait TenantStore: Send + Sync {
     /// `Unavailable` or `Unexpected`.
     async fn tenants_of(&self, user: UserId) -> Result<Vec<TenantMembership>, StoreError>;
 
-    /// Adds a membership, writing `journal`, in one transaction.
+    /// Adds a membership, writing `journal`, in one transaction, if the acting member still
+    /// holds the role `assumed.actor` names (`assumed.member` is ignored), read under the lock
+    /// of the change.
     ///
     /// # Errors
-    /// `Duplicate(Membership)` when the user is a member already; `NotFound` when the tenant
-    /// or the user does not exist. On any error nothing is written.
-    async fn add_member(&self, membership: Membership, journal: Journal) -> Result<(), StoreError>;
+    /// In this order: `NotFound` when the tenant or the user does not exist; `Changed` when
+    /// `assumed.actor` is `Some((actor, role))` and `actor` is no longer a member of the
+    /// tenant or holds another role; `Duplicate(Membership)` when the user is a member
+    /// already. On any error nothing is written.
+    async fn add_member(
+        &self,
+        membership: Membership,
+        assumed: Assumed,
+        journal: Journal,
+    ) -> Result<(), StoreError>;
 
-    /// Changes a member's role, writing `journal`, in one transaction.
+    /// Changes a member's role, writing `journal`, in one transaction, if the member and the
+    /// acting member still hold the roles `assumed` names, read under the lock of the change.
     ///
     /// # Errors
-    /// `NotFound` when the user is not a member; `LastAdmin(Tenant(_))` when it would demote
-    /// the tenant's last active admin. On any error nothing is written.
+    /// In this order: `NotFound` when the tenant does not exist; `Changed` when `assumed.actor`
+    /// is `Some((actor, role))` and `actor` is no longer a member or holds another role, or
+    /// `assumed.member` is `Some(role)` and the user is no longer a member or holds another
+    /// role; `NotFound` when the user is not a member (with nothing assumed about them);
+    /// `LastAdmin(Tenant(_))` when it would demote the tenant's last active admin. On any
+    /// error nothing is written.
     async fn change_role(
         &self,
         tenant: TenantId,
         user: UserId,
         role: TenantRole,
+        assumed: Assumed,
         journal: Journal,
     ) -> Result<Membership, StoreError>;
 
-    /// Removes a membership, writing `journal`, in one transaction.
+    /// Removes a membership, writing `journal`, in one transaction, if the member and the
+    /// acting member still hold the roles `assumed` names, read under the lock of the change.
     ///
     /// # Errors
-    /// `NotFound` when the user is not a member; `LastAdmin(Tenant(_))` when it would remove
-    /// the tenant's last active admin. On any error nothing is written.
+    /// As [`change_role`](Self::change_role), in the same order: `NotFound` (tenant),
+    /// `Changed`, `NotFound` (not a member), `LastAdmin(Tenant(_))` when it would remove the
+    /// tenant's last active admin. On any error nothing is written.
     async fn remove_member(
         &self,
         tenant: TenantId,
         user: UserId,
+        assumed: Assumed,
         journal: Journal,
     ) -> Result<(), StoreError>;
 }

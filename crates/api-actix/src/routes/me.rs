@@ -146,10 +146,11 @@ pub struct UserForUpdate {
 pub async fn update_me(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     body: ApiJson<UserForUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.parse()?;
+    let if_match = if_match.version()?;
     let target = principal.user.id;
     let user = state
         .account

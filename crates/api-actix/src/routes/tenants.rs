@@ -267,11 +267,12 @@ pub struct TenantForUpdate {
 pub async fn update(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     path: web::Path<String>,
     body: ApiJson<TenantForUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.parse()?;
+    let if_match = if_match.version()?;
     let reference = tenant_ref(&path)?;
     let tenant = state
         .tenants

@@ -252,11 +252,12 @@ pub struct UserForAdminUpdate {
 pub async fn update(
     state: web::Data<AppState>,
     Authenticated(principal): Authenticated,
-    IfMatch(if_match): IfMatch,
+    if_match: IfMatch,
     path: web::Path<String>,
     body: ApiJson<UserForAdminUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.parse()?;
+    let if_match = if_match.version()?;
     let role = body
         .role
         .as_deref()

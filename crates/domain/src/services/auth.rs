@@ -372,26 +372,48 @@ impl AuthService {
             .await?;
         if window.failures > self.settings.login_max_failures {
             if window.failures == self.settings.login_max_failures + 1 {
-                let event = self
-                    .ports
-                    .event(
+                // Once, when the lock starts: by the account's id when the name is one's (so
+                // that no personal data outlives the account), else by the name as typed.
+                let account = match parse_login(&request.login) {
+                    Some(login) => self
+                        .ports
+                        .users
+                        .find_credentials(&login)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|credentials| credentials.user.id),
+                    None => None,
+                };
+                let event = match account {
+                    Some(id) => self.ports.event(
                         AuditAction::UserLocked,
                         None,
-                        AuditTarget::None,
+                        AuditTarget::User(id),
                         &request.client,
-                    )
-                    .with("login", login_name(&request.login));
+                    ),
+                    None => self
+                        .ports
+                        .event(
+                            AuditAction::UserLocked,
+                            None,
+                            AuditTarget::None,
+                            &request.client,
+                        )
+                        .with("login", login_name(&request.login)),
+                };
                 self.ports.record(event).await;
             }
             return Err(self.locked(window));
         }
         let credentials = match self.check_credentials(&request).await {
             Ok(credentials) => credentials,
-            Err(LoginError::InvalidCredentials) => {
-                self.record_failed_login(&request, None).await;
+            Err(Refusal::Credentials(account)) => {
+                self.record_failed_login(&request, account, "credentials")
+                    .await;
                 return Err(LoginError::InvalidCredentials);
             }
-            Err(other) => return Err(other),
+            Err(Refusal::Failed(other)) => return Err(other),
         };
         self.ports.throttle.clear(&key).await?;
         let tenant = match &request.tenant {
@@ -399,7 +421,7 @@ impl AuthService {
             Some(raw) => match self.tenant_scope(credentials.user.id, raw).await? {
                 Some(scope) => Some(scope),
                 None => {
-                    self.record_failed_login(&request, Some(credentials.user.id))
+                    self.record_failed_login(&request, Some(credentials.user.id), "tenant")
                         .await;
                     return Err(LoginError::TenantForbidden);
                 }
@@ -432,23 +454,32 @@ impl AuthService {
             .map(|role| (tenant.id, role)))
     }
 
-    /// Records a refused login: for a known account (`user`, when the refusal came after its
-    /// password matched) by id; otherwise by the login name as typed, never the password.
-    async fn record_failed_login(&self, request: &LoginRequest, user: Option<UserId>) {
-        let event = match user {
-            Some(user) => self
-                .ports
-                .event(
-                    AuditAction::UserLoginFailed,
-                    None,
-                    AuditTarget::User(user),
-                    &request.client,
-                )
-                .with("reason", "tenant")
-                .with(
-                    "tenant",
-                    login_name(request.tenant.as_deref().unwrap_or_default()),
-                ),
+    /// Records a refused login, never the password: for an existing account by its id (so
+    /// that no personal data outlives the account), with `reason` (`credentials`: a wrong
+    /// password or an inactive account; `tenant`: the tenant asked for was refused, named as
+    /// typed); for a name that is nobody's, by the name as typed.
+    async fn record_failed_login(
+        &self,
+        request: &LoginRequest,
+        account: Option<UserId>,
+        reason: &'static str,
+    ) {
+        let event = match account {
+            Some(user) => {
+                let event = self
+                    .ports
+                    .event(
+                        AuditAction::UserLoginFailed,
+                        None,
+                        AuditTarget::User(user),
+                        &request.client,
+                    )
+                    .with("reason", reason);
+                match &request.tenant {
+                    Some(tenant) if reason == "tenant" => event.with("tenant", login_name(tenant)),
+                    _ => event,
+                }
+            }
             None => self
                 .ports
                 .event(
@@ -476,23 +507,33 @@ impl AuthService {
     async fn check_credentials(
         &self,
         request: &LoginRequest,
-    ) -> Result<crate::model::Credentials, LoginError> {
+    ) -> Result<crate::model::Credentials, Refusal> {
         let login = parse_login(&request.login);
         let credentials = match &login {
-            Some(login) => self.ports.users.find_credentials(login).await?,
+            Some(login) => self
+                .ports
+                .users
+                .find_credentials(login)
+                .await
+                .map_err(|e| Refusal::Failed(e.into()))?,
             None => None,
         };
         let Some(credentials) = credentials else {
-            self.ports.hasher.verify_dummy(&request.password).await?;
-            return Err(LoginError::InvalidCredentials);
+            self.ports
+                .hasher
+                .verify_dummy(&request.password)
+                .await
+                .map_err(|e| Refusal::Failed(e.into()))?;
+            return Err(Refusal::Credentials(None));
         };
         let matches = self
             .ports
             .hasher
             .verify(&request.password, &credentials.password_hash)
-            .await?;
+            .await
+            .map_err(|e| Refusal::Failed(e.into()))?;
         if !matches || !credentials.user.is_active {
-            return Err(LoginError::InvalidCredentials);
+            return Err(Refusal::Credentials(Some(credentials.user.id)));
         }
         Ok(credentials)
     }
@@ -972,6 +1013,13 @@ impl AuthService {
             user,
         })
     }
+}
+
+/// Why credentials were not accepted: refused (with the account, when the name is one's), or
+/// a dependency failed.
+enum Refusal {
+    Credentials(Option<UserId>),
+    Failed(LoginError),
 }
 
 /// A login name as recorded in the audit trail: trimmed and bounded, as the throttle sees it.

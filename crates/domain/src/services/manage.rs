@@ -20,6 +20,9 @@ pub enum Conflict {
     AlreadyMember,
     /// The change would remove the last administrator.
     LastAdmin(LastAdmin),
+    /// A role the decision rested on (the member's, or the caller's own) changed while it
+    /// was being made, so nothing was written; reading again and retrying decides anew.
+    Changed,
 }
 
 /// Why an administrative use case failed.
@@ -69,6 +72,7 @@ pub(crate) fn store_outcome(error: StoreError) -> ManageError {
         StoreError::NotFound => ManageError::NotFound,
         StoreError::StaleVersion => ManageError::PreconditionFailed,
         StoreError::LastAdmin(which) => ManageError::Conflict(Conflict::LastAdmin(which)),
+        StoreError::Changed => ManageError::Conflict(Conflict::Changed),
         StoreError::Duplicate(field) => ManageError::Conflict(match field {
             UniqueField::Email => Conflict::EmailTaken,
             UniqueField::Username => Conflict::UsernameTaken,

@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::policy::{self, TenantAction};
 use crate::ports::{
-    Login, Member, PageRequest, Paged, TenantAdmin, TenantChanges, TenantMembership,
+    Assumed, Login, Member, PageRequest, Paged, TenantAdmin, TenantChanges, TenantMembership,
 };
 use crate::settings::AuthSettings;
 
@@ -505,11 +505,12 @@ impl TenantService {
     }
 
     /// Adds a user, by id or e-mail address, with `role` (admins; moderators for members and
-    /// viewers).
+    /// viewers). The store adds them only if the caller still holds the role this was decided
+    /// on.
     ///
     /// # Errors
     /// `NotFound`, `Forbidden`, `Invalid` (`user_id` / `email`: no such user), `Conflict`
-    /// (a member already).
+    /// (a member already; `Changed`: the caller's role changed meanwhile).
     pub async fn add_member(
         &self,
         principal: &Principal,
@@ -517,7 +518,7 @@ impl TenantService {
         member: MemberRef,
         role: TenantRole,
     ) -> Result<Membership, ManageError> {
-        let (tenant, _) = self
+        let (tenant, mine) = self
             .authorized(
                 principal,
                 reference,
@@ -560,18 +561,24 @@ impl TenantService {
                 tenant.id,
             )
             .with("role", role.as_str());
+        let assumed = Assumed {
+            member: None,
+            actor: acting(principal, mine),
+        };
         self.ports
             .tenants
-            .add_member(membership, Journal::of(event))
+            .add_member(membership, assumed, Journal::of(event))
             .await
             .map_err(store_outcome)?;
         Ok(membership)
     }
 
-    /// Changes a member's role.
+    /// Changes a member's role. The store changes it only if the member and the caller still
+    /// hold the roles this was decided on.
     ///
     /// # Errors
-    /// `NotFound` (tenant, or user not a member), `Forbidden`, `Conflict` (last admin).
+    /// `NotFound` (tenant, or user not a member), `Forbidden`, `Conflict` (last admin;
+    /// `Changed`: the member's or the caller's role changed meanwhile).
     pub async fn change_role(
         &self,
         principal: &Principal,
@@ -588,7 +595,7 @@ impl TenantService {
             .role_of(tenant.id, member)
             .await?
             .ok_or(ManageError::NotFound)?;
-        let (tenant, _) = self
+        let (tenant, mine) = self
             .authorized(
                 principal,
                 &TenantRef::Id(tenant.id),
@@ -611,17 +618,23 @@ impl TenantService {
             )
             .with("from", from.as_str())
             .with("to", role.as_str());
+        let assumed = Assumed {
+            member: Some(from),
+            actor: acting(principal, mine),
+        };
         self.ports
             .tenants
-            .change_role(tenant.id, member, role, Journal::of(event))
+            .change_role(tenant.id, member, role, assumed, Journal::of(event))
             .await
             .map_err(store_outcome)
     }
 
-    /// Removes a member (or the caller leaves).
+    /// Removes a member (or the caller leaves). The store removes them only if the member and
+    /// the caller still hold the roles this was decided on.
     ///
     /// # Errors
-    /// `NotFound` (tenant, or user not a member), `Forbidden`, `Conflict` (last admin).
+    /// `NotFound` (tenant, or user not a member), `Forbidden`, `Conflict` (last admin;
+    /// `Changed`: the member's or the caller's role changed meanwhile).
     pub async fn remove_member(
         &self,
         principal: &Principal,
@@ -637,7 +650,7 @@ impl TenantService {
             .role_of(tenant.id, member)
             .await?
             .ok_or(ManageError::NotFound)?;
-        let (tenant, _) = self
+        let (tenant, mine) = self
             .authorized(
                 principal,
                 &TenantRef::Id(tenant.id),
@@ -653,9 +666,13 @@ impl TenantService {
                 tenant.id,
             )
             .with("role", role.as_str());
+        let assumed = Assumed {
+            member: Some(role),
+            actor: acting(principal, mine),
+        };
         self.ports
             .tenants
-            .remove_member(tenant.id, member, Journal::of(event))
+            .remove_member(tenant.id, member, assumed, Journal::of(event))
             .await
             .map_err(store_outcome)
     }
@@ -714,6 +731,17 @@ impl TenantService {
             .into_iter()
             .filter(|entry| visible.contains(&entry.tenant.id))
             .collect())
+    }
+}
+
+/// The caller's membership a decision in a tenant rested on, for the store to confirm:
+/// `mine`, their live role there, unless they are a system administrator, for whom
+/// [`policy::can_in_tenant`] does not look at the membership at all.
+fn acting(principal: &Principal, mine: Option<TenantRole>) -> Option<(UserId, TenantRole)> {
+    if principal.actor().is_system_admin() {
+        None
+    } else {
+        mine.map(|role| (principal.user.id, role))
     }
 }
 

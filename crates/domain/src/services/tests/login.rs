@@ -339,7 +339,12 @@ async fn an_attempt_beyond_the_limit_is_refused_before_any_password_check() {
     let mut throttle = throttle_counting(max + 1, window);
     throttle.expect_clear().never();
     fx.throttle = Some(throttle);
-    fx.users.expect_find_credentials().never();
+    // The lock starts: the name is looked up once, to record the lock by account, but no
+    // password is checked.
+    fx.users
+        .expect_find_credentials()
+        .times(1)
+        .returning(|_| Ok(None));
     fx.hasher.expect_verify().never();
     fx.hasher.expect_verify_dummy().never();
 
@@ -548,10 +553,12 @@ async fn a_login_name_that_cannot_be_an_account_is_recorded_all_the_same() {
     assert_eq!(appended.all(), [failed_by_name(1, "not a login")]);
 }
 
-/// A wrong password (or an inactive account) proves nothing about who is calling: the refusal
-/// is recorded exactly as for an unknown name, by the typed name, not as the account's.
+/// A wrong password (or an inactive account) is recorded against the account, by its id and
+/// with the reason, not by the name as typed: no personal data outlives the account, and an
+/// administrator finds the attempts with `?target=<id>`. (The event's actor stays empty: the
+/// caller proved nothing.)
 #[tokio::test]
-async fn a_refused_login_of_an_existing_account_is_recorded_like_an_unknown_name() {
+async fn a_refused_login_of_an_existing_account_is_recorded_by_its_id() {
     for (user, password_right) in [(alice(), false), (inactive(alice()), true)] {
         let mut fx = Fixture::new();
         // Matched regardless of case by the store; recorded as typed.
@@ -571,13 +578,21 @@ async fn a_refused_login_of_an_existing_account_is_recorded_like_an_unknown_name
 
         assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
         let journals = appended.all();
+        let refused = event(
+            1,
+            AuditAction::UserLoginFailed,
+            None,
+            AuditTarget::User(ALICE),
+            &client(),
+        )
+        .with("reason", "credentials");
         assert_eq!(
             journals,
-            [failed_by_name(1, "Alice")],
+            [Journal::of(refused)],
             "active {}",
             user.is_active
         );
-        never_mentions(&journals, &ALICE.to_string());
+        never_mentions(&journals, "Alice");
         never_mentions(&journals, PASSWORD);
     }
 }
@@ -598,9 +613,17 @@ async fn a_failing_audit_trail_does_not_change_the_answer_to_a_refused_login() {
         .unwrap_err();
 
     assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+    let refused = event(
+        1,
+        AuditAction::UserLoginFailed,
+        None,
+        AuditTarget::User(ALICE),
+        &client(),
+    )
+    .with("reason", "credentials");
     assert_eq!(
         appended.all(),
-        [failed_by_name(1, "alice")],
+        [Journal::of(refused)],
         "the append was tried"
     );
 }
@@ -628,6 +651,13 @@ async fn the_first_refused_attempt_records_the_lock_once() {
                 .expect_verify_dummy()
                 .times(1)
                 .returning(|_| Ok(()));
+        } else if locks {
+            // Looked up once, to record the lock by account; no password checked.
+            fx.users
+                .expect_find_credentials()
+                .times(1)
+                .returning(|_| Ok(None));
+            fx.hasher.expect_verify_dummy().never();
         } else {
             fx.users.expect_find_credentials().never();
             fx.hasher.expect_verify_dummy().never();
@@ -671,6 +701,51 @@ async fn the_first_refused_attempt_records_the_lock_once() {
     }
 }
 
+/// The lock of an existing account's name is recorded by the account's id, without the name.
+#[tokio::test]
+async fn the_lock_of_an_accounts_name_is_recorded_by_its_id() {
+    let mut fx = Fixture::new();
+    let max = fx.settings.login_max_failures;
+    let mut throttle = MockLoginThrottle::new();
+    throttle
+        .expect_count_attempt()
+        .withf(|key, _| key == "login:alice")
+        .times(1)
+        .returning(move |_, w| {
+            Ok(AttemptWindow {
+                failures: max + 1,
+                resets_at: Some(now() + w),
+            })
+        });
+    throttle.expect_clear().never();
+    fx.throttle = Some(throttle);
+    known(&mut fx, by_username("Alice"), alice());
+    fx.hasher.expect_verify().never();
+    no_session(&mut fx);
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .auth()
+        .login(request_from_client("Alice", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, LoginError::TooManyAttempts { .. }),
+        "{error:?}"
+    );
+    let locked = event(
+        1,
+        AuditAction::UserLocked,
+        None,
+        AuditTarget::User(ALICE),
+        &client(),
+    );
+    let journals = appended.all();
+    assert_eq!(journals, [Journal::of(locked)]);
+    never_mentions(&journals, "Alice");
+}
+
 #[tokio::test]
 async fn a_lock_is_refused_even_when_the_audit_trail_fails() {
     let mut fx = Fixture::new();
@@ -679,7 +754,10 @@ async fn a_lock_is_refused_even_when_the_audit_trail_fails() {
     let mut throttle = throttle_counting(max + 1, fx.settings.login_window);
     throttle.expect_clear().never();
     fx.throttle = Some(throttle);
-    fx.users.expect_find_credentials().never();
+    fx.users
+        .expect_find_credentials()
+        .times(1)
+        .returning(|_| Ok(None));
     let appended = fx.appended.clone();
 
     let error = fx

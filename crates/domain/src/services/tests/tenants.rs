@@ -13,8 +13,8 @@ use crate::model::{
     TenantSlug, TenantVersion, UserId,
 };
 use crate::ports::{
-    LastAdmin, Login, Member, Paged, StoreError, TenantAdmin, TenantChanges, TenantMembership,
-    UniqueField,
+    Assumed, LastAdmin, Login, Member, Paged, StoreError, TenantAdmin, TenantChanges,
+    TenantMembership, UniqueField,
 };
 use crate::services::{
     AdminInput, ClientInfo, Conflict, ManageError, MemberRef, NewTenantInput, Principal,
@@ -1044,7 +1044,7 @@ async fn update_maps_the_stores_refusals() {
 
 // ----- add_member -----------------------------------------------------------------------------
 
-type Added = (Membership, Journal);
+type Added = (Membership, Assumed, Journal);
 
 fn store_add(fx: &mut Fixture, outcome: fn() -> Result<(), StoreError>) -> Calls<Added> {
     let calls = Calls::new();
@@ -1052,11 +1052,27 @@ fn store_add(fx: &mut Fixture, outcome: fn() -> Result<(), StoreError>) -> Calls
     fx.tenants
         .expect_add_member()
         .times(1)
-        .returning(move |membership, journal| {
-            recorder.record((membership, journal));
+        .returning(move |membership, assumed, journal| {
+            recorder.record((membership, assumed, journal));
             outcome()
         });
     calls
+}
+
+/// What a decision by `actor` holding `role` (nothing about the member) assumed.
+fn acting(actor: UserId, role: TenantRole) -> Assumed {
+    Assumed {
+        member: None,
+        actor: Some((actor, role)),
+    }
+}
+
+/// What a decision by `actor` holding `role` about a member holding `member` assumed.
+fn deciding(actor: UserId, role: TenantRole, member: TenantRole) -> Assumed {
+    Assumed {
+        member: Some(member),
+        ..acting(actor, role)
+    }
 }
 
 fn bob_joined(role: TenantRole) -> Membership {
@@ -1108,7 +1124,11 @@ async fn add_member_by_e_mail_finds_the_normalised_address() {
     assert_eq!(membership, bob_joined(Mo));
     assert_eq!(
         added.all(),
-        [(bob_joined(Mo), member_added(1, ALICE, "moderator"))]
+        [(
+            bob_joined(Mo),
+            acting(ALICE, A),
+            member_added(1, ALICE, "moderator")
+        )]
     );
 }
 
@@ -1138,7 +1158,11 @@ async fn add_member_by_id() {
     assert_eq!(membership, bob_joined(V));
     assert_eq!(
         added.all(),
-        [(bob_joined(V), member_added(1, ALICE, "viewer"))]
+        [(
+            bob_joined(V),
+            acting(ALICE, A),
+            member_added(1, ALICE, "viewer")
+        )]
     );
 }
 
@@ -1270,7 +1294,7 @@ async fn adding_a_member_twice_is_a_conflict() {
 
 // ----- change_role ----------------------------------------------------------------------------
 
-type RoleChanged = (UserId, TenantRole, Journal);
+type RoleChanged = (UserId, TenantRole, Assumed, Journal);
 
 fn store_change_role(
     fx: &mut Fixture,
@@ -1280,10 +1304,10 @@ fn store_change_role(
     let recorder = calls.clone();
     fx.tenants
         .expect_change_role()
-        .withf(|tenant, _, _, _| *tenant == TENANT)
+        .withf(|tenant, _, _, _, _| *tenant == TENANT)
         .times(1)
-        .returning(move |_, user, role, journal| {
-            recorder.record((user, role, journal));
+        .returning(move |_, user, role, assumed, journal| {
+            recorder.record((user, role, assumed, journal));
             outcome(user, role)
         });
     calls
@@ -1330,7 +1354,12 @@ async fn change_role_journals_the_members_live_role_and_the_new_one() {
     assert_eq!(membership.role, Mo);
     assert_eq!(
         changed.all(),
-        [(BOB, Mo, role_changed(ALICE, BOB, "member", "moderator"))]
+        [(
+            BOB,
+            Mo,
+            deciding(ALICE, A, M),
+            role_changed(ALICE, BOB, "member", "moderator")
+        )]
     );
 }
 
@@ -1363,6 +1392,7 @@ async fn change_role_asks_the_policy_about_the_members_live_role() {
                 [(
                     BOB,
                     M,
+                    deciding(ALICE, Mo, bobs_role),
                     role_changed(ALICE, BOB, bobs_role.as_str(), "member")
                 )]
             );
@@ -1444,7 +1474,12 @@ async fn demoting_the_last_admin_is_a_conflict() {
     );
     assert_eq!(
         changed.all(),
-        [(ALICE, M, role_changed(ALICE, ALICE, "admin", "member"))]
+        [(
+            ALICE,
+            M,
+            deciding(ALICE, A, A),
+            role_changed(ALICE, ALICE, "admin", "member")
+        )]
     );
 }
 
@@ -1453,15 +1488,15 @@ async fn demoting_the_last_admin_is_a_conflict() {
 fn store_remove(
     fx: &mut Fixture,
     outcome: fn() -> Result<(), StoreError>,
-) -> Calls<(UserId, Journal)> {
+) -> Calls<(UserId, Assumed, Journal)> {
     let calls = Calls::new();
     let recorder = calls.clone();
     fx.tenants
         .expect_remove_member()
-        .withf(|tenant, _, _| *tenant == TENANT)
+        .withf(|tenant, _, _, _| *tenant == TENANT)
         .times(1)
-        .returning(move |_, user, journal| {
-            recorder.record((user, journal));
+        .returning(move |_, user, assumed, journal| {
+            recorder.record((user, assumed, journal));
             outcome()
         });
     calls
@@ -1496,7 +1531,11 @@ async fn any_member_may_leave() {
 
         assert_eq!(
             removed.all(),
-            [(ALICE, member_removed(ALICE, ALICE, role.as_str()))]
+            [(
+                ALICE,
+                deciding(ALICE, role, role),
+                member_removed(ALICE, ALICE, role.as_str())
+            )]
         );
     }
 }
@@ -1525,7 +1564,11 @@ async fn remove_member_asks_the_policy_about_the_members_live_role() {
             assert!(result.is_ok(), "{bobs_role}: {result:?}");
             assert_eq!(
                 removed.all(),
-                [(BOB, member_removed(ALICE, BOB, bobs_role.as_str()))]
+                [(
+                    BOB,
+                    deciding(ALICE, Mo, bobs_role),
+                    member_removed(ALICE, BOB, bobs_role.as_str())
+                )]
             );
         } else {
             assert!(
@@ -1584,6 +1627,145 @@ async fn the_last_admin_cannot_leave() {
         ),
         "{error:?}"
     );
+}
+
+// ----- what a membership change assumed --------------------------------------------------------
+
+/// The membership changes, about Bob, by `who`; with the assumptions each passed to the store.
+async fn change_bob(
+    fx: Fixture,
+    who: &Principal,
+    op: Op,
+    outcome: Result<(), StoreError>,
+) -> (Result<(), ManageError>, Vec<Assumed>) {
+    let mut fx = fx;
+    let failure = outcome.err();
+    let assumed: Calls<Assumed> = Calls::new();
+    let recorder = assumed.clone();
+    let result = match op {
+        Op::AddMember => {
+            fx.users.expect_find_by_id().returning(|_| Ok(Some(bob())));
+            fx.tenants
+                .expect_add_member()
+                .times(1)
+                .return_once(move |_, seen, _| {
+                    recorder.record(seen);
+                    failure.map_or(Ok(()), Err)
+                });
+            fx.tenant_service()
+                .add_member(who, &acme(), MemberRef::Id(BOB), V)
+                .await
+                .map(drop)
+        }
+        Op::ChangeRole => {
+            fx.tenants
+                .expect_change_role()
+                .times(1)
+                .return_once(move |_, user, role, seen, _| {
+                    recorder.record(seen);
+                    failure.map_or_else(|| membership_of(user, role), Err)
+                });
+            fx.tenant_service()
+                .change_role(who, &acme(), BOB, V)
+                .await
+                .map(drop)
+        }
+        Op::RemoveMember => {
+            fx.tenants
+                .expect_remove_member()
+                .times(1)
+                .return_once(move |_, _, seen, _| {
+                    recorder.record(seen);
+                    failure.map_or(Ok(()), Err)
+                });
+            fx.tenant_service().remove_member(who, &acme(), BOB).await
+        }
+        other => unreachable!("{other:?} changes no membership"),
+    };
+    (result, assumed.all())
+}
+
+const MEMBERSHIP_CHANGES: [Op; 3] = [Op::AddMember, Op::ChangeRole, Op::RemoveMember];
+
+#[tokio::test]
+async fn the_store_is_to_confirm_the_live_roles_the_policy_decided_on_not_the_tokens_claim() {
+    // Alice's token says admin, but she moderates acme now; Bob is a member there.
+    for op in MEMBERSHIP_CHANGES {
+        let mut fx = Fixture::new();
+        fx.tenant_exists();
+        fx.live_role(ALICE, Some(Mo));
+        fx.live_role(BOB, Some(M));
+
+        let (result, assumed) = change_bob(fx, &principal_in_tenant(alice(), A), op, Ok(())).await;
+
+        assert!(result.is_ok(), "{op:?}: {result:?}");
+        let expected = match op {
+            Op::AddMember => acting(ALICE, Mo),
+            _ => deciding(ALICE, Mo, M),
+        };
+        assert_eq!(assumed, [expected], "{op:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_system_admin_assumes_no_membership_of_their_own() {
+    // The policy lets an active system administrator do anything in any tenant, member or
+    // not: their decision rests on no membership, so none is to be confirmed (a change of it
+    // would not change the decision). The member's role still is.
+    for own in [None, Some(V)] {
+        for op in MEMBERSHIP_CHANGES {
+            let mut fx = Fixture::new();
+            fx.tenant_exists();
+            fx.live_role(ADMIN, own);
+            fx.live_role(BOB, Some(M));
+
+            let (result, assumed) =
+                change_bob(fx, &principal_from_client(admin(), SESSION), op, Ok(())).await;
+
+            assert!(result.is_ok(), "{op:?} as {own:?}: {result:?}");
+            let member = match op {
+                Op::AddMember => None,
+                _ => Some(M),
+            };
+            assert_eq!(
+                assumed,
+                [Assumed {
+                    member,
+                    actor: None
+                }],
+                "{op:?} as {own:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_role_that_changed_meanwhile_is_a_conflict_and_no_refusal() {
+    for op in MEMBERSHIP_CHANGES {
+        let mut fx = Fixture::new();
+        fx.tenant_exists();
+        fx.live_role(ALICE, Some(A));
+        fx.live_role(BOB, Some(M));
+        let appended = fx.appended.clone();
+
+        let (result, _) = change_bob(
+            fx,
+            &principal_from_client(alice(), SESSION),
+            op,
+            Err(StoreError::Changed),
+        )
+        .await;
+
+        assert!(
+            matches!(result, Err(ManageError::Conflict(Conflict::Changed))),
+            "{op:?}: {result:?}"
+        );
+        assert!(
+            appended.all().is_empty(),
+            "{op:?}: nothing was refused: {:?}",
+            appended.all()
+        );
+    }
 }
 
 // ----- mine and of_user -----------------------------------------------------------------------
@@ -1756,4 +1938,51 @@ async fn of_user_does_not_reveal_tenants_the_caller_cannot_see() {
 
     let tenants: Vec<_> = seen.iter().map(|m| m.tenant.id).collect();
     assert_eq!(tenants, [TENANT], "globex is invisible to Alice");
+}
+
+#[tokio::test]
+async fn of_user_keeps_only_the_tenants_where_the_caller_may_list_the_members() {
+    // Alice moderates acme and only views globex; Bob is a member of both. Alice may see Bob
+    // (she moderates a tenant of his), but a viewer may not list globex's members, so Bob's
+    // membership there is not hers to see.
+    let globex = Tenant {
+        id: OTHER_TENANT,
+        slug: TenantSlug::parse("globex").unwrap(),
+        name: "Globex".to_owned(),
+        ..tenant()
+    };
+    let in_globex = |user: UserId, role: TenantRole| TenantMembership {
+        membership: Membership {
+            tenant_id: OTHER_TENANT,
+            ..acme_membership(user, role).membership
+        },
+        tenant: globex.clone(),
+    };
+    let bobs = vec![acme_membership(BOB, M), in_globex(BOB, M)];
+    let alices = vec![acme_membership(ALICE, Mo), in_globex(ALICE, V)];
+    let mut fx = Fixture::new();
+    fx.shared_roles(ALICE, BOB, &[Mo, V]);
+    fx.users
+        .expect_find_by_id()
+        .withf(|id| *id == BOB)
+        .returning(|_| Ok(Some(bob())));
+    fx.tenants
+        .expect_tenants_of()
+        .returning(move |user| match user {
+            BOB => Ok(bobs.clone()),
+            ALICE => Ok(alices.clone()),
+            other => panic!("tenants of {other:?}"),
+        });
+
+    let seen = fx
+        .tenant_service()
+        .of_user(&principal(alice(), SESSION), BOB)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        seen,
+        [acme_membership(BOB, M)],
+        "globex, where Alice only views, is left out"
+    );
 }
