@@ -634,3 +634,74 @@ async fn futures_join<A: std::future::Future, B: std::future::Future>(
 ) -> (A::Output, B::Output) {
     tokio::join!(a, b)
 }
+
+#[actix_web::test]
+async fn a_token_scoped_to_one_tenant_reaches_that_tenant_only() {
+    let app = spawn_app().await;
+    let (root, _) = app.admin("root").await;
+    let alpha = create_tenant(&app, &root, "alpha").await;
+    create_tenant(&app, &root, "beta").await;
+    member(&app, &root, "alpha", "nina", "admin").await;
+    let nina_id = app.get("/api/v1/users?q=nina", &root).await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let joined = app
+        .send(
+            Method::POST,
+            "/api/v1/tenants/beta/members",
+            Some(&root),
+            Some(json!({"user_id": nina_id, "role": "admin"})),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED);
+    let unscoped = access(&app.login("nina", PASSWORD).await);
+    assert_eq!(app.get("/api/v1/tenants", &unscoped).await.body["total"], 2);
+    let scoped = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "nina", "password": PASSWORD, "tenant": "alpha"}),
+        )
+        .await;
+    let token = access(&scoped.body);
+
+    assert_eq!(
+        app.get("/api/v1/tenants/alpha", &token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/tenants/beta", &token).await.status,
+        StatusCode::NOT_FOUND,
+        "beta is out of the token's scope"
+    );
+    let listed = app.get("/api/v1/tenants", &token).await;
+    assert_eq!(listed.body["total"], 1);
+    assert_eq!(listed.body["items"][0]["id"], alpha["id"]);
+    let renamed = app
+        .send(
+            Method::PATCH,
+            "/api/v1/tenants/beta",
+            Some(&token),
+            Some(json!({"name": "Not from here"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::NOT_FOUND);
+    // The trail: its own tenant's events, whether named or not; another tenant's, refused.
+    let own = app.get("/api/v1/audit", &token).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    let items = own.body["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(
+        items.iter().all(|e| e["tenant_id"] == alpha["id"]),
+        "{}",
+        own.text
+    );
+    assert_eq!(
+        app.get("/api/v1/audit?tenant=beta", &token).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get("/api/v1/audit?tenant=beta", &unscoped).await.status,
+        StatusCode::OK
+    );
+}

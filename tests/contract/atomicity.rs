@@ -17,11 +17,14 @@ use super::fixtures::{
     password_hash, session_id, slug, tenant_id, token, user_id, username,
 };
 
-/// Panics unless `result` is an error: `method` names the call whose journal was refused.
+/// Panics unless `result` is the failure of the refused audit insert (`Unexpected`, as any
+/// database error the store cannot name): not an outcome of the store's own rules (`NotFound`,
+/// `Duplicate`, ...), which would mean the call failed before it got to its journal, and the
+/// check would prove nothing. `method` names the call.
 fn assert_failed<T: std::fmt::Debug>(result: Result<T, StoreError>, method: &str) {
     assert!(
-        result.is_err(),
-        "{method} must fail when its journal cannot be written, got {result:?}"
+        matches!(result, Err(StoreError::Unexpected(_))),
+        "{method} must fail with the refused audit insert, got {result:?}"
     );
 }
 

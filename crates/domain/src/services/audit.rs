@@ -25,7 +25,8 @@ impl AuditService {
 
     /// One page of events matching `filter`, newest first. A caller who is not a system
     /// administrator must name a tenant they administer in `tenant` (an id or slug), and
-    /// sees only its events.
+    /// sees only its events; a token scoped to a tenant reads that tenant's events only
+    /// (naming no tenant means its own).
     ///
     /// # Errors
     /// `Forbidden` for anyone else (an unknown tenant included, so the answer does not tell
@@ -38,6 +39,29 @@ impl AuditService {
         page: PageRequest,
     ) -> Result<Paged<AuditEvent>, ManageError> {
         let actor = principal.actor();
+        // A token scoped to a tenant reads that tenant's events only.
+        let scoped;
+        let tenant = match (principal.tenant, tenant) {
+            (None, tenant) => tenant,
+            (Some((scope, _)), None) => {
+                scoped = TenantRef::Id(scope);
+                Some(&scoped)
+            }
+            (Some((scope, _)), Some(reference)) => {
+                let named = self.ports.tenants.find(reference).await?;
+                if named.is_none_or(|t| t.id != scope) {
+                    return Err(denied(
+                        &self.ports,
+                        principal,
+                        "audit.list",
+                        AuditTarget::None,
+                        Some(scope),
+                    )
+                    .await);
+                }
+                Some(reference)
+            }
+        };
         let found = match tenant {
             Some(reference) => self.ports.tenants.find(reference).await?,
             None => None,

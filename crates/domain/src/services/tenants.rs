@@ -1,7 +1,8 @@
 //! Tenant use cases: tenants, their members and roles, and the memberships of a user.
 //!
 //! Visibility comes first: a tenant the caller is not a member of (and is not a system
-//! administrator) is answered exactly as one that does not exist. Only then does
+//! administrator), or another than the one their token is scoped to, is answered exactly as
+//! one that does not exist. Only then does
 //! [`policy::can_in_tenant`] decide, on the caller's live membership, whether they may do
 //! what they ask; a refusal is a 403 and an `access.denied` event.
 
@@ -104,6 +105,13 @@ impl TenantService {
             .find(reference)
             .await?
             .ok_or(ManageError::NotFound)?;
+        // A token scoped to a tenant reaches that tenant only.
+        if principal
+            .tenant
+            .is_some_and(|(scope, _)| scope != tenant.id)
+        {
+            return Err(ManageError::NotFound);
+        }
         let role = self
             .ports
             .tenants
@@ -353,6 +361,17 @@ impl TenantService {
         principal: &Principal,
         page: PageRequest,
     ) -> Result<Paged<Tenant>, ManageError> {
+        if let Some((scope, _)) = principal.tenant {
+            // A scoped token lists its tenant alone (if it can still see it).
+            let tenant = match self.visible(principal, &TenantRef::Id(scope)).await {
+                Ok((tenant, _)) => Some(tenant),
+                Err(ManageError::NotFound) => None,
+                Err(other) => return Err(other),
+            };
+            let total = u64::from(tenant.is_some());
+            let items = tenant.into_iter().filter(|_| page.offset() == 0).collect();
+            return Ok(Paged { items, total });
+        }
         let member = (!principal.actor().is_system_admin()).then_some(principal.user.id);
         Ok(self.ports.tenants.list(member, page).await?)
     }
@@ -429,6 +448,18 @@ impl TenantService {
             is_active: update.is_active,
         };
         errors.into_result().map_err(ManageError::Invalid)?;
+        // Resent values are no change (nothing versioned or recorded for them).
+        fn differs<T: PartialEq>(new: Option<T>, old: &T) -> Option<T> {
+            new.filter(|value| value != old)
+        }
+        let changes = TenantChanges {
+            name: differs(changes.name, &tenant.name),
+            slug: differs(changes.slug, &tenant.slug),
+            description: differs(changes.description, &tenant.description),
+            domain: differs(changes.domain, &tenant.domain),
+            settings: differs(changes.settings, &tenant.settings),
+            is_active: differs(changes.is_active, &tenant.is_active),
+        };
         if changes == TenantChanges::default() {
             if if_match.is_some_and(|version| version != tenant.version) {
                 return Err(ManageError::PreconditionFailed);
