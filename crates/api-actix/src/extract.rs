@@ -228,6 +228,24 @@ impl FromRequest for IfMatch {
     }
 }
 
+/// A response builder for a versioned resource: `status`, its `ETag`, `Cache-Control:
+/// no-store`, and on 201 the `Location` it was created at.
+#[must_use]
+pub fn versioned(
+    status: actix_web::http::StatusCode,
+    version: UserVersion,
+    location: impl FnOnce() -> String,
+) -> actix_web::HttpResponseBuilder {
+    let mut response = actix_web::HttpResponse::build(status);
+    response
+        .insert_header((header::ETAG, etag(version)))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if status == actix_web::http::StatusCode::CREATED {
+        response.insert_header((header::LOCATION, location()));
+    }
+    response
+}
+
 /// The strong ETag of a version.
 #[must_use]
 pub fn etag(version: UserVersion) -> String {

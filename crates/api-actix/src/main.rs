@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use domain::model::Role;
 use domain::ports::Login;
 use domain::services::{
-    AdminInput, ManageError, NewTenantInput, RegisterError, Registration, command_line,
+    AdminInput, Conflict, ManageError, NewTenantInput, RegisterError, Registration, command_line,
 };
 use secrecy::SecretString;
 
@@ -220,7 +220,9 @@ async fn create_tenant(
             Ok(())
         }
         Err(ManageError::Invalid(errors)) => Err(format!("invalid tenant: {errors}")),
-        Err(other @ ManageError::Conflict(_)) => Err(other.to_string()),
+        Err(ManageError::Conflict(Conflict::SlugTaken)) => {
+            Err("a tenant with that slug exists already".into())
+        }
         Err(other) => Err(other.to_string()),
     }
 }

@@ -1,6 +1,5 @@
 //! `/api/v1/users/me`: the signed-in user's own account.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use domain::services::ProfileUpdate;
 use secrecy::SecretString;
@@ -8,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::dto::{MembershipPage, TenantSummary, UserResponse};
-use crate::extract::{ApiJson, Authenticated, IfMatch, QueryParams, etag};
+use crate::extract::{ApiJson, Authenticated, IfMatch, QueryParams, versioned};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -36,11 +35,7 @@ fn user_with_etag(
     user: domain::model::User,
     tenants: Option<Vec<domain::ports::TenantMembership>>,
 ) -> HttpResponse {
-    let tag = etag(user.version);
-    let mut response = HttpResponse::Ok();
-    response
-        .insert_header((header::ETAG, tag))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
+    let mut response = versioned(actix_web::http::StatusCode::OK, user.version, String::new);
     match tenants {
         Some(tenants) => response.json(MeResponse {
             user: UserResponse::from(user),

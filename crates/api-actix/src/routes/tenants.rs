@@ -2,7 +2,6 @@
 //! roles. `{tenant}` is a tenant's id or slug. A tenant the caller is not a member of answers
 //! 404, exactly as one that does not exist.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use domain::model::{TenantRole, UserId};
 use domain::services::{AdminInput, MemberRef, NewTenantInput, Registration, TenantUpdate};
@@ -12,7 +11,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::dto::{MembershipPage, MembershipResponse, TenantPage, TenantResponse};
-use crate::extract::{ApiJson, Authenticated, IfMatch, QueryParams, etag, tenant_ref, user_id};
+use crate::extract::{
+    ApiJson, Authenticated, IfMatch, QueryParams, tenant_ref, user_id, versioned,
+};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -20,14 +21,10 @@ fn tenant_with_etag(
     status: actix_web::http::StatusCode,
     tenant: domain::model::Tenant,
 ) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response
-        .insert_header((header::ETAG, etag(tenant.version)))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    if status == actix_web::http::StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/tenants/{}", tenant.id)));
-    }
-    response.json(TenantResponse::from(tenant))
+    versioned(status, tenant.version, || {
+        format!("/api/v1/tenants/{}", tenant.id)
+    })
+    .json(TenantResponse::from(tenant))
 }
 
 fn role(raw: &str) -> Result<TenantRole, ApiError> {

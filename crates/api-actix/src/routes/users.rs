@@ -1,7 +1,7 @@
 //! `/api/v1/users`: user administration. A user the caller may not see answers 404, exactly
 //! as one that does not exist.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use domain::model::{Role, TenantRef, User};
 use domain::ports::{PageRequest, Paged, UserFilter, UserSort};
@@ -11,19 +11,15 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::dto::{MembershipPage, UserPage, UserResponse};
-use crate::extract::{ApiJson, Authenticated, IfMatch, QueryParams, etag, user_id};
+use crate::extract::{ApiJson, Authenticated, IfMatch, QueryParams, user_id, versioned};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
 fn user_with_etag(status: StatusCode, user: User) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response
-        .insert_header((header::ETAG, etag(user.version)))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    if status == StatusCode::CREATED {
-        response.insert_header((header::LOCATION, format!("/api/v1/users/{}", user.id)));
-    }
-    response.json(UserResponse::from(user))
+    versioned(status, user.version, || {
+        format!("/api/v1/users/{}", user.id)
+    })
+    .json(UserResponse::from(user))
 }
 
 fn system_role(raw: &str) -> Result<Role, String> {
