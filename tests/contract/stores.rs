@@ -47,10 +47,10 @@
 //!
 //! # Decisions beyond the rustdoc of the ports
 //!
-//! - A session is "live" for `revoke`, `revoke_all`, `change_password` and a deactivating
-//!   `update` when it is not revoked, whether or not it has expired: an access token issued
-//!   just before a session expired can outlive it, so revoking an expired session is not a
-//!   no-op.
+//! - A session is "live" for `revoke`, `revoke_all`, `live_for_user`, `change_password` and
+//!   a deactivating `update` when it is not revoked, whether or not it has expired: an access
+//!   token issued just before a session expired can outlive it, so revoking an expired
+//!   session is not a no-op.
 //! - `rotate_refresh_token` reports `Reused` for a spent token even when its session is also
 //!   revoked or expired (the reuse is the more alarming fact).
 //! - `verify_email` changes the user (`email_verified`), so it bumps the version; a token of
@@ -143,6 +143,7 @@ macro_rules! store_contract_tests {
             list_for_user_returns_the_users_sessions_newest_first,
             list_for_user_includes_revoked_and_expired_sessions,
             list_for_user_orders_equal_creation_times_by_id,
+            live_for_user_returns_exactly_the_unrevoked_sessions,
             find_action_token_reports_every_field_and_whether_it_was_spent,
             verify_email_spends_a_token_once,
             verify_email_refuses_expired_unknown_other_purpose_and_other_users_tokens,
@@ -1419,6 +1420,69 @@ where
             "newest first, then by id descending"
         );
     }
+}
+
+async fn live<S: SessionStore>(store: &S, user: UserId) -> Vec<SessionId> {
+    sorted(store.live_for_user(user).await.expect("live_for_user"))
+}
+
+/// `live_for_user` returns the ids of exactly the user's unrevoked sessions: expired ones
+/// that were never revoked included (they are live, see the header), sessions revoked by
+/// `revoke` or `revoke_all` and other users' excluded. Empty for an unknown user and for a
+/// user whose sessions are all revoked.
+pub async fn live_for_user_returns_exactly_the_unrevoked_sessions<S>(store: S)
+where
+    S: Store,
+{
+    const YEARS: i64 = 3 * 365 * 24 * 3600;
+    assert_eq!(live(&store, user_id(9)).await, vec![], "empty store");
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    assert_eq!(live(&store, user_id(1)).await, vec![], "no sessions at all");
+    create(&store, new_session(1, user_id(1), 40, 1000)).await;
+    create(&store, new_session(2, user_id(1), 30, 1000)).await;
+    // Expired at 25, and long ago by the wall clock: neither is revoked.
+    create(&store, new_session(3, user_id(1), 20, 25)).await;
+    create(&store, new_session(4, user_id(1), -YEARS, 1 - YEARS)).await;
+    create(&store, new_session(5, user_id(1), 10, 1000)).await;
+    create(&store, new_session(6, user_id(2), 15, 1000)).await;
+    create(&store, new_session(7, user_id(2), 16, 1000)).await;
+    assert!(
+        store
+            .revoke(user_id(1), session_id(2), at(50), Journal::default())
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        store
+            .revoke(user_id(1), session_id(5), at(51), Journal::default())
+            .await
+            .expect("revoke")
+    );
+
+    assert_eq!(
+        live(&store, user_id(1)).await,
+        vec![session_id(1), session_id(3), session_id(4)],
+        "the unrevoked ones, expired included; not the revoked ones nor bob's"
+    );
+    assert_eq!(
+        live(&store, user_id(2)).await,
+        vec![session_id(6), session_id(7)],
+        "only bob's"
+    );
+
+    let revoked = store
+        .revoke_all(user_id(2), at(60), Journal::default())
+        .await
+        .expect("revoke_all");
+    assert_eq!(sorted(revoked), vec![session_id(6), session_id(7)]);
+    assert_eq!(live(&store, user_id(2)).await, vec![], "all revoked");
+    assert_eq!(
+        live(&store, user_id(1)).await,
+        vec![session_id(1), session_id(3), session_id(4)],
+        "another user's revoke_all leaves them"
+    );
+    assert_eq!(live(&store, user_id(9)).await, vec![], "unknown user");
 }
 
 fn action_token(n: u128, user: UserId, purpose: ActionPurpose, expires: i64) -> ActionToken {

@@ -1,6 +1,7 @@
 //! `SessionStore` for [`PostgresStore`]: login sessions and their rotating refresh tokens.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
 use domain::model::{Journal, NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
 use domain::ports::{SessionStore, StoreError};
@@ -11,6 +12,18 @@ use crate::error::db_error;
 use crate::rows::{NewRefreshTokenRow, SessionRow};
 use crate::schema::{refresh_tokens, sessions, users};
 use crate::{PostgresStore, transaction};
+
+/// The ids of `user`'s unrevoked sessions, expired or not: the query `live_for_user` runs,
+/// answered by the partial index `sessions_live_idx`.
+pub(crate) fn live_query(
+    user: UserId,
+) -> sessions::BoxedQuery<'static, Pg, diesel::sql_types::Uuid> {
+    sessions::table
+        .filter(sessions::user_id.eq(*user.as_uuid()))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id)
+        .into_boxed()
+}
 
 #[async_trait::async_trait]
 impl SessionStore for PostgresStore {
@@ -130,6 +143,15 @@ impl SessionStore for PostgresStore {
                 .load(conn)
                 .map_err(db_error)?;
             Ok(rows.into_iter().map(Session::from).collect())
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.sessions.live_for_user", level = "debug", skip_all, fields(user_id = %user))]
+    async fn live_for_user(&self, user: UserId) -> Result<Vec<SessionId>, StoreError> {
+        self.run(move |conn| {
+            let ids: Vec<Uuid> = live_query(user).load(conn).map_err(db_error)?;
+            Ok(ids.into_iter().map(SessionId::from_uuid).collect())
         })
         .await
     }

@@ -1,7 +1,7 @@
 //! Checks that need the crate's private parts against a real server: each migration's down.sql
-//! reverses its up.sql, logins are looked up through the unique indexes, and the user list
-//! through its search and order indexes. Skipped (with a note on stderr) when
-//! `TEST_DATABASE_URL` is unset; failed under `CI=true`.
+//! reverses its up.sql, logins are looked up through the unique indexes, the user list
+//! through its search and order indexes, and the live sessions through their partial index.
+//! Skipped (with a note on stderr) when `TEST_DATABASE_URL` is unset; failed under `CI=true`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,11 +13,13 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::Text;
 use diesel_migrations::MigrationHarness;
+use domain::model::UserId;
 use domain::ports::{PageRequest, UserFilter, UserSort, UserStore};
 use ums_tests::support::env::test_database_url;
 use ums_tests::support::postgres::TestDatabase;
 
 use crate::schema::users;
+use crate::sessions::live_query;
 use crate::users::{filtered, lower, page_query, search_pattern};
 use crate::{MIGRATIONS, PgPoolSettings, PostgresStore};
 
@@ -161,7 +163,8 @@ fn the_schema_has_what_the_adapter_relies_on() {
         vec![
             "20261121000000".to_owned(),
             "20261203000000".to_owned(),
-            "20261203000002".to_owned()
+            "20261203000002".to_owned(),
+            "20261203000003".to_owned()
         ]
     );
     let mut conn = PgConnection::establish(&database.url).unwrap();
@@ -208,6 +211,7 @@ fn the_schema_has_what_the_adapter_relies_on() {
         "CREATE INDEX audit_events_tenant_idx ON public.audit_events USING btree (tenant_id, at, id)",
         "CREATE INDEX audit_events_action_idx ON public.audit_events USING btree (action, at, id)",
         "CREATE INDEX memberships_tenant_created_idx ON public.memberships USING btree (tenant_id, created_at, user_id)",
+        "CREATE INDEX sessions_live_idx ON public.sessions USING btree (user_id) WHERE (revoked_at IS NULL)",
     ] {
         assert!(schema.contains(expected), "{expected:?} in\n{schema}");
     }
@@ -260,6 +264,28 @@ fn logins_are_looked_up_through_the_unique_indexes() {
         .select(users::id);
     let by_username = plan(&mut conn, &by_username);
     assert!(by_username.contains("users_username_key"), "{by_username}");
+}
+
+/// The live sessions are found through the partial index of the unrevoked ones, not through
+/// `sessions_user_id_idx` (every session the user ever had), for the very query
+/// `live_for_user` runs.
+#[test]
+fn live_sessions_are_read_from_the_partial_index() {
+    let Some(server) = test_database_url() else {
+        return;
+    };
+    let database = TestDatabase::create(&server);
+    let mut conn = PgConnection::establish(&database.url).unwrap();
+    conn.run_pending_migrations(MIGRATIONS).unwrap();
+    diesel::sql_query("SET enable_seqscan = off")
+        .execute(&mut conn)
+        .unwrap();
+
+    let plan = explain(
+        &mut conn,
+        live_query(UserId::from_uuid(uuid::Uuid::from_u128(1))),
+    );
+    assert!(plan.contains("sessions_live_idx"), "{plan}");
 }
 
 /// `EXPLAIN` of a query, with its binds sent as they are when the query runs.

@@ -413,7 +413,8 @@ mod postgres_specific {
                 vec![
                     "20261121000000".to_owned(),
                     "20261203000000".to_owned(),
-                    "20261203000002".to_owned()
+                    "20261203000002".to_owned(),
+                    "20261203000003".to_owned()
                 ]
             ]
         );

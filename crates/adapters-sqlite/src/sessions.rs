@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel::sqlite::Sqlite;
 use domain::model::{Journal, NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
 use domain::ports::{SessionStore, StoreError};
 
@@ -33,6 +35,16 @@ pub(crate) fn revoke_live_sessions(
         .iter()
         .map(|id| rows::session_id(id))
         .collect::<Result<_, _>>()?)
+}
+
+/// The ids of `user`'s unrevoked sessions, expired or not: the query `live_for_user` runs,
+/// answered by the partial index `sessions_live_idx`.
+fn live_query(user: UserId) -> sessions::BoxedQuery<'static, Sqlite, Text> {
+    sessions::table
+        .filter(sessions::user_id.eq(user.to_string()))
+        .filter(sessions::revoked_at.is_null())
+        .select(sessions::id)
+        .into_boxed()
 }
 
 #[async_trait::async_trait]
@@ -161,6 +173,19 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    #[tracing::instrument(name = "sqlite.sessions.live_for_user", level = "debug", skip_all, fields(user_id = %user))]
+    async fn live_for_user(&self, user: UserId) -> Result<Vec<SessionId>, StoreError> {
+        self.run(move |conn| {
+            live_query(user)
+                .load::<String>(conn)
+                .map_err(db_error)?
+                .iter()
+                .map(|id| rows::session_id(id))
+                .collect()
+        })
+        .await
+    }
+
     #[tracing::instrument(name = "sqlite.sessions.revoke", level = "debug", skip_all, fields(session_id = %id, user_id = %user))]
     async fn revoke(
         &self,
@@ -230,5 +255,27 @@ impl SessionStore for SqliteStore {
                 .collect()
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel_migrations::MigrationHarness;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::query_plan;
+
+    /// The live sessions are found through the partial index of the unrevoked ones, not
+    /// through `sessions_user_id_idx` (every session the user ever had) or a scan.
+    #[test]
+    fn live_sessions_are_read_from_the_partial_index() -> Result<(), domain::BoxError> {
+        let mut conn = SqliteConnection::establish(":memory:")?;
+        conn.run_pending_migrations(crate::MIGRATIONS)?;
+
+        let live = live_query(UserId::from_uuid(Uuid::from_u128(1)));
+        let live = query_plan(&mut conn, &live)?;
+        assert!(live.contains("USING INDEX sessions_live_idx"), "{live}");
+        Ok(())
     }
 }

@@ -144,7 +144,9 @@ mod sqlite_specific {
         let path = path.to_str().unwrap();
         let store = SqliteStore::open(path, 2, TIMEOUT).unwrap();
         store.run_migrations().unwrap();
-        // A user from before the index: revert it, insert, and migrate again.
+        // A user from before the index: revert it (and the migrations after it), insert,
+        // and migrate again.
+        assert_eq!(store.revert_last_migration().unwrap(), "20261203000003");
         assert_eq!(store.revert_last_migration().unwrap(), "20261203000002");
         assert_eq!(store.revert_last_migration().unwrap(), "20261203000001");
         store.insert(user(1), Journal::default()).await.unwrap();
@@ -224,7 +226,8 @@ mod sqlite_specific {
                 "20261121000000".to_owned(),
                 "20261203000000".to_owned(),
                 "20261203000001".to_owned(),
-                "20261203000002".to_owned()
+                "20261203000002".to_owned(),
+                "20261203000003".to_owned()
             ]
         );
         assert_eq!(
@@ -265,6 +268,7 @@ mod sqlite_specific {
             "audit_events_target_idx",
             "audit_events_action_idx",
             "memberships_tenant_created_idx",
+            "sessions_live_idx",
         ] {
             assert!(
                 migrated

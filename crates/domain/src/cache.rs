@@ -208,6 +208,10 @@ impl SessionStore for CachedStore {
         self.sessions.list_for_user(user).await
     }
 
+    async fn live_for_user(&self, user: UserId) -> Result<Vec<SessionId>, StoreError> {
+        self.sessions.live_for_user(user).await
+    }
+
     async fn revoke(
         &self,
         user: UserId,

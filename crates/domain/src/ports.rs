@@ -395,6 +395,16 @@ pub trait SessionStore: Send + Sync {
     /// `Unavailable` or `Unexpected`.
     async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
 
+    /// The ids of the user's live sessions: those not revoked, whether or not they have
+    /// expired (an access token issued just before a session expired can outlive it), in no
+    /// particular order. What logout-all, a password change and a deletion put on the
+    /// revocation fast path; an adapter SHOULD answer it from an index of the unrevoked
+    /// sessions, so that it does not read every session the user ever had.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn live_for_user(&self, user: UserId) -> Result<Vec<SessionId>, StoreError>;
+
     /// Revokes one session of one user. Returns `true` if it was live and is now revoked,
     /// `false` if it was already revoked, or is not that user's. The journal is written in
     /// the same transaction when it returns `true`, and not at all otherwise.

@@ -953,15 +953,9 @@ impl AuthService {
     where
         E: From<StoreError>,
     {
-        Ok(self
-            .ports
-            .sessions
-            .list_for_user(user)
-            .await?
-            .into_iter()
-            .filter(|session| session.revoked_at.is_none() && Some(session.id) != keep)
-            .map(|session| session.id)
-            .collect())
+        let mut live = self.ports.sessions.live_for_user(user).await?;
+        live.retain(|session| Some(*session) != keep);
+        Ok(live)
     }
 
     /// Puts sessions on the fast-path revocation list for as long as their tokens could live.

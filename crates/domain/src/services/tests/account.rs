@@ -6,7 +6,7 @@ use serde_json::json;
 use super::fixture::{
     ALICE, Calls, Fixture, PASSWORD, SESSION, SESSION_2, SESSION_3, STORED_HASH, admin, alice, bob,
     client, credentials, event, fields, inactive, messages, now, principal, principal_from_client,
-    secret, session,
+    secret,
 };
 use crate::model::{
     AuditAction, AuditTarget, Journal, PersonName, Preferences, ProfileChanges, User, UserVersion,
@@ -396,15 +396,10 @@ async fn change_password_stores_the_new_hash_and_revokes_every_other_session() {
     // SESSION_2 is live when listed; SESSION_3 appears (a login racing the change) only in the
     // store's answer: both end up on the fast path, the current session does not.
     fx.sessions
-        .expect_list_for_user()
+        .expect_live_for_user()
         .withf(|user| *user == ALICE)
         .times(1)
-        .returning(|_| {
-            Ok(vec![
-                session(SESSION, ALICE, chrono::TimeDelta::days(1)),
-                session(SESSION_2, ALICE, chrono::TimeDelta::days(1)),
-            ])
-        });
+        .returning(|_| Ok(vec![SESSION, SESSION_2]));
     fx.users
         .expect_change_password()
         .withf(|id, hash, keep, at, _| {
@@ -545,7 +540,7 @@ async fn change_password_records_the_change_in_the_same_call_and_never_a_secret(
     fx.strength_scores(4, None);
     fx.hashes(NEW_PASSWORD);
     fx.sessions
-        .expect_list_for_user()
+        .expect_live_for_user()
         .times(1)
         .returning(|_| Ok(vec![]));
     let journals = Calls::new();

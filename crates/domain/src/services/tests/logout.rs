@@ -7,7 +7,7 @@ use chrono::TimeDelta;
 
 use super::fixture::{
     ALICE, Calls, Fixture, SESSION, SESSION_2, SESSION_3, alice, client, event, inactive, now,
-    principal, principal_from_client, revocation_error, session,
+    principal, principal_from_client, revocation_error,
 };
 use crate::model::{AuditAction, AuditTarget, Journal};
 use crate::ports::StoreError;
@@ -77,10 +77,10 @@ async fn logout_all_revokes_every_session_the_store_ended_and_the_current_one() 
         let mut fx = Fixture::new();
         let returned = ended_by_store.clone();
         fx.sessions
-            .expect_list_for_user()
+            .expect_live_for_user()
             .withf(|user| *user == ALICE)
             .times(1)
-            .returning(|_| Ok(vec![session(SESSION_2, ALICE, TimeDelta::days(1))]));
+            .returning(|_| Ok(vec![SESSION_2]));
         fx.sessions
             .expect_revoke_all()
             .withf(|user, at, _| *user == ALICE && *at == now())
@@ -110,7 +110,7 @@ async fn logout_all_revokes_every_session_the_store_ended_and_the_current_one() 
 async fn logout_all_reports_an_unavailable_store_and_marks_nothing() {
     let mut fx = Fixture::new();
     fx.sessions
-        .expect_list_for_user()
+        .expect_live_for_user()
         .times(1)
         .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
     fx.sessions.expect_revoke_all().never();
@@ -178,18 +178,10 @@ async fn restore_revocations_fails_when_the_list_cannot_be_written() {
 #[tokio::test]
 async fn logout_all_puts_live_sessions_on_the_fast_path_before_the_store_revokes_them() {
     let mut fx = Fixture::new();
-    let mut revoked_one = session(SESSION_3, ALICE, TimeDelta::days(1));
-    revoked_one.revoked_at = Some(now() - TimeDelta::hours(2));
     fx.sessions
-        .expect_list_for_user()
+        .expect_live_for_user()
         .times(1)
-        .returning(move |_| {
-            Ok(vec![
-                session(SESSION, ALICE, TimeDelta::days(1)),
-                session(SESSION_2, ALICE, TimeDelta::days(1)),
-                revoked_one.clone(),
-            ])
-        });
+        .returning(|_| Ok(vec![SESSION, SESSION_2]));
     // The fast path fails: the store must not have revoked anything.
     fx.revocation
         .expect_revoke()
@@ -281,9 +273,9 @@ async fn logout_records_user_logout_in_the_call_that_revokes_the_session() {
 async fn logout_all_records_one_user_logout_for_every_session_in_the_revoke_all_call() {
     let mut fx = Fixture::new();
     fx.sessions
-        .expect_list_for_user()
+        .expect_live_for_user()
         .times(1)
-        .returning(|_| Ok(vec![session(SESSION_2, ALICE, TimeDelta::days(1))]));
+        .returning(|_| Ok(vec![SESSION_2]));
     let journals = Calls::new();
     let recorder = journals.clone();
     fx.sessions

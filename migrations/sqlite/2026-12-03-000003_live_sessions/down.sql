@@ -1,0 +1,2 @@
+-- Reverses up.sql.
+DROP INDEX sessions_live_idx;
