@@ -308,24 +308,31 @@ impl TestApp {
         }
     }
 
+    /// The documented operation for a concrete path: of the templates that match, the most
+    /// specific (most literal segments), as the router picks `/users/me` over `/users/{id}`.
     fn operation(&self, method: &Method, path: &str) -> Operation {
         let wanted: Vec<&str> = path.split('/').collect();
         let paths = self.document["paths"].as_object().expect("paths");
-        for (template, item) in paths {
-            let parts: Vec<&str> = template.split('/').collect();
-            let matches = parts.len() == wanted.len()
-                && parts
-                    .iter()
-                    .zip(&wanted)
-                    .all(|(t, w)| (t.starts_with('{') && !w.is_empty()) || t == w);
-            if matches {
-                return match item.get(method.as_str().to_lowercase()) {
-                    Some(op) => Operation::Documented(op["responses"].clone()),
-                    None => Operation::WrongMethod,
-                };
-            }
+        let best = paths
+            .iter()
+            .filter_map(|(template, item)| {
+                let parts: Vec<&str> = template.split('/').collect();
+                let matches = parts.len() == wanted.len()
+                    && parts
+                        .iter()
+                        .zip(&wanted)
+                        .all(|(t, w)| (t.starts_with('{') && !w.is_empty()) || t == w);
+                let literals = parts.iter().filter(|t| !t.starts_with('{')).count();
+                matches.then_some((literals, item))
+            })
+            .max_by_key(|(literals, _)| *literals);
+        match best {
+            Some((_, item)) => match item.get(method.as_str().to_lowercase()) {
+                Some(op) => Operation::Documented(op["responses"].clone()),
+                None => Operation::WrongMethod,
+            },
+            None => Operation::Unknown,
         }
-        Operation::Unknown
     }
 
     pub fn document(&self) -> &Value {

@@ -704,4 +704,35 @@ async fn a_token_scoped_to_one_tenant_reaches_that_tenant_only() {
         app.get("/api/v1/audit?tenant=beta", &unscoped).await.status,
         StatusCode::OK
     );
+    // Users: one in beta only is out of scope; one in both shows its alpha membership only.
+    let bo = member(&app, &root, "beta", "bodo", "member").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/users/{bo}"), &unscoped)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/users/{bo}"), &token).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let both = member(&app, &root, "alpha", "bea", "member").await;
+    let joined = app
+        .send(
+            Method::POST,
+            "/api/v1/tenants/beta/members",
+            Some(&root),
+            Some(json!({"user_id": both, "role": "member"})),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED);
+    let theirs = app
+        .get(&format!("/api/v1/users/{both}/tenants"), &token)
+        .await;
+    assert_eq!(theirs.body["total"], 1, "{}", theirs.text);
+    assert_eq!(theirs.body["items"][0]["tenant"]["slug"], "alpha");
+    let unscoped_view = app
+        .get(&format!("/api/v1/users/{both}/tenants"), &unscoped)
+        .await;
+    assert_eq!(unscoped_view.body["total"], 2);
 }

@@ -98,7 +98,9 @@ fn filtered(filter: &UserFilter) -> users::BoxedQuery<'static, Sqlite> {
     if let Some(q) = &filter.q {
         // Candidates from the trigram index (a superset: it folds case more widely than the
         // exact match below), for a `q` long enough to have a trigram.
-        if q.chars().count() >= 3 {
+        // (A NUL cannot be quoted in an FTS5 query; the route refuses it, and the exact match
+        // alone would still answer.)
+        if q.chars().count() >= 3 && !q.contains('\0') {
             query = query.filter(
                 diesel::dsl::sql::<diesel::sql_types::Bool>(
                     "users.id IN (SELECT k.user_id FROM users_search s \

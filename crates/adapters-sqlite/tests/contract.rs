@@ -210,6 +210,24 @@ mod sqlite_specific {
         assert_eq!(search("user3").await, [3]);
         // Two characters have no trigram: found by the exact match alone.
         assert_eq!(search("r3").await, [3]);
+        // FTS5 query syntax in q never breaks the query (an error would be a 500): it is
+        // quoted as one phrase, and the exact match decides.
+        for q in [
+            "\"",
+            "ad\"a",
+            "us*",
+            "user:3",
+            "^user",
+            "-user3",
+            "(user",
+            "user3 NEAR ada",
+            "u OR ser",
+            "\"\"\"",
+            "ßİé",
+        ] {
+            assert!(search(q).await.is_empty(), "{q:?}");
+        }
+        assert_eq!(search("user3@example").await, [3]);
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use domain::ports::Login;
 use domain::services::{
     AdminInput, Conflict, ManageError, NewTenantInput, RegisterError, Registration, command_line,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// UMS, the user management service.
 #[derive(Debug, Parser)]
@@ -52,8 +52,8 @@ enum Command {
     /// Print the OpenAPI document.
     Openapi,
     /// Bulk-load synthetic users for benchmarks (`cargo xtask seed`): multi-row inserts, not
-    /// the API; no mail, no audit events; every one has the password `UMS_SEED_PASSWORD`
-    /// (default `seeded password for benchmarks`).
+    /// the API; no mail, no audit events; every one has the password `UMS_SEED_PASSWORD`, or
+    /// one generated for the run and printed at the end.
     #[command(hide = true)]
     SeedUsers {
         /// How many users to create.
@@ -271,8 +271,15 @@ async fn seed_users(settings: &Settings, count: u64, batch: u64) -> Result<(), S
     let store = startup::open_store(settings)
         .await
         .map_err(|e| e.to_string())?;
-    let password = std::env::var("UMS_SEED_PASSWORD")
-        .unwrap_or_else(|_| "seeded password for benchmarks".to_owned());
+    // A password of this run's own unless one is given, so that seeding a real database by
+    // mistake does not open a million accounts with a published password.
+    let password = std::env::var("UMS_SEED_PASSWORD").unwrap_or_else(|_| {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let mut bytes = [0u8; 18];
+        rand::rng().fill_bytes(&mut bytes);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    });
     let password = Password::new(SecretString::from(password), &PasswordRules::default())
         .map_err(|e| format!("UMS_SEED_PASSWORD: {e}"))?;
     let hasher =
@@ -326,9 +333,10 @@ async fn seed_users(settings: &Settings, count: u64, batch: u64) -> Result<(), S
         );
     }
     println!(
-        "seeded {created} users in {:.1} s ({})",
+        "seeded {created} users in {:.1} s ({}); their password: {}",
         began.elapsed().as_secs_f64(),
-        store.description
+        store.description,
+        password.secret().expose_secret()
     );
     Ok(())
 }

@@ -186,19 +186,38 @@ impl RouteTable {
 
     /// The methods documented for a concrete path, empty when no template matches it.
     #[must_use]
+    ///
+    /// Where several templates match, the most specific wins (the one with the most literal
+    /// segments), as in the router: `/users/me` is not `/users/{id}`.
     pub fn methods_for(&self, path: &str) -> Vec<Method> {
         let wanted = segments(path);
-        self.routes
+        let matching: Vec<(usize, &Vec<Method>)> = self
+            .routes
             .iter()
             .filter(|(template, _)| {
                 template.len() == wanted.len()
-                    && template.iter().zip(&wanted).all(|(t, w)| {
-                        (t.starts_with('{') && t.ends_with('}') && !w.is_empty()) || t == w
-                    })
+                    && template
+                        .iter()
+                        .zip(&wanted)
+                        .all(|(t, w)| (is_parameter(t) && !w.is_empty()) || t == w)
             })
+            .map(|(template, methods)| {
+                let literals = template.iter().filter(|t| !is_parameter(t)).count();
+                (literals, methods)
+            })
+            .collect();
+        let best = matching.iter().map(|(literals, _)| *literals).max();
+        matching
+            .into_iter()
+            .filter(|(literals, _)| Some(*literals) == best)
             .flat_map(|(_, methods)| methods.iter().cloned())
             .collect()
     }
+}
+
+/// Whether a template segment is a `{parameter}`.
+fn is_parameter(segment: &str) -> bool {
+    segment.starts_with('{') && segment.ends_with('}')
 }
 
 /// A path's segments; a trailing slash is a segment of its own, so `/users/me/` is not
@@ -217,7 +236,10 @@ mod tests {
         assert_eq!(table.methods_for("/api/v1/auth/login"), vec![Method::POST]);
         let mut me = table.methods_for("/api/v1/users/me");
         me.sort_by_key(ToString::to_string);
-        assert_eq!(me, vec![Method::GET, Method::PATCH]);
+        assert_eq!(me, vec![Method::GET, Method::PATCH], "not /users/{{id}}'s");
+        let mut other = table.methods_for("/api/v1/users/0192f0c1-2b3c-7d4e-8f50-617283940a1b");
+        other.sort_by_key(ToString::to_string);
+        assert_eq!(other, vec![Method::DELETE, Method::GET, Method::PATCH]);
         assert!(table.methods_for("/api/v1/nope").is_empty());
         assert!(
             table.methods_for("/api/v1/users/me/").is_empty(),

@@ -41,7 +41,7 @@ fn uuid(raw: &str) -> Result<uuid::Uuid, &'static str> {
         (status = 200, description = "A page of events", body = AuditPage),
         (status = 400, description = "Malformed query string"),
         (status = 401, description = "Missing, invalid or revoked access token"),
-        (status = 403, description = "Neither a system administrator nor an admin of the named tenant"),
+        (status = 403, description = "Neither a system administrator nor an admin of the named tenant, or a token scoped to another tenant"),
         (status = 422, description = "Invalid or unknown query parameters, named"),
         (status = 503, description = "A dependency is unavailable"),
     )

@@ -376,7 +376,7 @@ pub struct MemberForAdd {
         (status = 401, description = "Missing, invalid or revoked access token"),
         (status = 403, description = "Not allowed to grant this role"),
         (status = 404, description = "No such tenant, or not one of the caller's"),
-        (status = 409, description = "A member already"),
+        (status = 409, description = "A member already, or the caller's role changed meanwhile"),
         (status = 413, description = "Body over the size limit"),
         (status = 422, description = "Invalid or unknown fields, or no such user"),
         (status = 503, description = "A dependency is unavailable"),
@@ -435,7 +435,7 @@ pub struct MemberForUpdate {
         (status = 401, description = "Missing, invalid or revoked access token"),
         (status = 403, description = "Not allowed to assign this role to this member"),
         (status = 404, description = "No such tenant or member"),
-        (status = 409, description = "The tenant's last active admin"),
+        (status = 409, description = "The tenant's last active admin, or a role changed meanwhile"),
         (status = 413, description = "Body over the size limit"),
         (status = 422, description = "Invalid or unknown fields"),
         (status = 503, description = "A dependency is unavailable"),
@@ -474,7 +474,7 @@ pub async fn change_role(
         (status = 401, description = "Missing, invalid or revoked access token"),
         (status = 403, description = "Not allowed to remove this member"),
         (status = 404, description = "No such tenant or member"),
-        (status = 409, description = "The tenant's last active admin"),
+        (status = 409, description = "The tenant's last active admin, or a role changed meanwhile"),
         (status = 503, description = "A dependency is unavailable"),
     )
 )]

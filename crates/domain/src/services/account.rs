@@ -121,19 +121,6 @@ impl AccountService {
                 .and_then(|v| errors.check("preferences", Preferences::parse(v))),
         };
         errors.into_result().map_err(UpdateProfileError::Invalid)?;
-        // The caller's own fields as read for this request: resent values are no change.
-        let changes = if target == principal.user.id {
-            super::users::without_no_ops(
-                UserChanges {
-                    profile: changes,
-                    ..UserChanges::default()
-                },
-                &principal.user,
-            )
-            .profile
-        } else {
-            changes
-        };
         if changes.is_empty() {
             // Nothing to write: answer with the user as stored, still honouring `if_match`.
             let user = self

@@ -375,24 +375,31 @@ impl AuthService {
                 // Once, when the lock starts: by the account's id when the name is one's (so
                 // that no personal data outlives the account), else by the name as typed.
                 let account = match parse_login(&request.login) {
-                    Some(login) => self
-                        .ports
-                        .users
-                        .find_credentials(&login)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(|credentials| credentials.user.id),
-                    None => None,
+                    Some(login) => match self.ports.users.find_credentials(&login).await {
+                        Ok(found) => Ok(found.map(|credentials| credentials.user.id)),
+                        Err(error) => Err(error),
+                    },
+                    None => Ok(None),
                 };
                 let event = match account {
-                    Some(id) => self.ports.event(
+                    Ok(Some(id)) => self.ports.event(
                         AuditAction::UserLocked,
                         None,
                         AuditTarget::User(id),
                         &request.client,
                     ),
-                    None => self
+                    // Whose name it is cannot be told now: recorded without the name, which
+                    // may be an account's.
+                    Err(error) => {
+                        tracing::warn!(error = %error, "lockout recorded without its account");
+                        self.ports.event(
+                            AuditAction::UserLocked,
+                            None,
+                            AuditTarget::None,
+                            &request.client,
+                        )
+                    }
+                    Ok(None) => self
                         .ports
                         .event(
                             AuditAction::UserLocked,

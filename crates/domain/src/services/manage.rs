@@ -3,7 +3,7 @@
 //! validation of free-text fields.
 
 use super::{Ports, Principal};
-use crate::model::{AuditAction, AuditTarget, TenantId};
+use crate::model::{AuditAction, AuditTarget, TenantId, TenantRole, UserId};
 use crate::ports::{LastAdmin, StoreError, UniqueField};
 use crate::{BoxError, ValidationErrors};
 
@@ -80,6 +80,24 @@ pub(crate) fn store_outcome(error: StoreError) -> ManageError {
             UniqueField::Membership => Conflict::AlreadyMember,
         }),
         other => other.into(),
+    }
+}
+
+/// The caller's roles in the tenants `target` belongs to, for [`crate::policy::can_view_user`]:
+/// with a token scoped to a tenant, only their role there, and only if `target` is a member
+/// of it too.
+pub(crate) async fn shared_roles(
+    ports: &Ports,
+    principal: &Principal,
+    target: UserId,
+) -> Result<Vec<TenantRole>, StoreError> {
+    match principal.tenant {
+        None => ports.tenants.shared_roles(principal.user.id, target).await,
+        Some((scope, _)) => {
+            let mine = ports.tenants.role_of(scope, principal.user.id).await?;
+            let theirs = ports.tenants.role_of(scope, target).await?;
+            Ok(mine.filter(|_| theirs.is_some()).into_iter().collect())
+        }
     }
 }
 

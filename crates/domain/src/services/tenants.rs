@@ -6,7 +6,7 @@
 //! [`policy::can_in_tenant`] decide, on the caller's live membership, whether they may do
 //! what they ask; a refusal is a 403 and an `access.denied` event.
 
-use super::manage::{ManageError, denied, store_outcome, text};
+use super::manage::{ManageError, denied, shared_roles, store_outcome, text};
 use super::{AuthService, ClientInfo, Ports, Principal, Registration};
 use crate::ValidationErrors;
 use crate::model::{
@@ -448,18 +448,6 @@ impl TenantService {
             is_active: update.is_active,
         };
         errors.into_result().map_err(ManageError::Invalid)?;
-        // Resent values are no change (nothing versioned or recorded for them).
-        fn differs<T: PartialEq>(new: Option<T>, old: &T) -> Option<T> {
-            new.filter(|value| value != old)
-        }
-        let changes = TenantChanges {
-            name: differs(changes.name, &tenant.name),
-            slug: differs(changes.slug, &tenant.slug),
-            description: differs(changes.description, &tenant.description),
-            domain: differs(changes.domain, &tenant.domain),
-            settings: differs(changes.settings, &tenant.settings),
-            is_active: differs(changes.is_active, &tenant.is_active),
-        };
         if changes == TenantChanges::default() {
             if if_match.is_some_and(|version| version != tenant.version) {
                 return Err(ManageError::PreconditionFailed);
@@ -725,18 +713,18 @@ impl TenantService {
         principal: &Principal,
         user: UserId,
     ) -> Result<Vec<TenantMembership>, ManageError> {
-        let shared = self
-            .ports
-            .tenants
-            .shared_roles(principal.user.id, user)
-            .await?;
+        let shared = shared_roles(&self.ports, principal, user).await?;
         if !policy::can_view_user(&principal.actor(), user, &shared) {
             return Err(ManageError::NotFound);
         }
         if self.ports.users.find_by_id(user).await?.is_none() {
             return Err(ManageError::NotFound);
         }
-        let tenants = self.ports.tenants.tenants_of(user).await?;
+        let mut tenants = self.ports.tenants.tenants_of(user).await?;
+        if let Some((scope, _)) = principal.tenant {
+            // A scoped token sees the memberships of its tenant only.
+            tenants.retain(|entry| entry.tenant.id == scope);
+        }
         if user == principal.user.id || principal.actor().is_system_admin() {
             return Ok(tenants);
         }

@@ -7,7 +7,7 @@
 //! revokes (or deletes) them in the change's transaction, every request requires its user to
 //! exist and be active, and the sessions then go on the fast-path revocation list too.
 
-use super::manage::{ManageError, denied, store_outcome};
+use super::manage::{ManageError, denied, shared_roles, store_outcome};
 use super::{AuthService, ClientInfo, Ports, Principal, ProfileUpdate, Registration};
 use crate::ValidationErrors;
 use crate::model::{
@@ -67,13 +67,10 @@ impl UserAdminService {
         }
     }
 
-    /// The user, if the caller may see them.
+    /// The user, if the caller may see them. With a token scoped to a tenant, only the
+    /// caller's role in that tenant counts, and only if the user is a member of it too.
     async fn visible(&self, principal: &Principal, id: UserId) -> Result<User, ManageError> {
-        let shared = self
-            .ports
-            .tenants
-            .shared_roles(principal.user.id, id)
-            .await?;
+        let shared = shared_roles(&self.ports, principal, id).await?;
         if !policy::can_view_user(&principal.actor(), id, &shared) {
             return Err(ManageError::NotFound);
         }
@@ -232,7 +229,6 @@ impl UserAdminService {
             is_active: input.is_active,
         };
         errors.into_result().map_err(ManageError::Invalid)?;
-        let changes = without_no_ops(changes, &current);
         if changes == UserChanges::default() {
             if if_match.is_some_and(|version| version != current.version) {
                 return Err(ManageError::PreconditionFailed);
@@ -339,26 +335,6 @@ impl UserAdminService {
         );
         self.ports.record(event).await;
         Ok(())
-    }
-}
-
-/// `changes` without the fields that already have the value asked for: a PATCH that resends
-/// what it read changes (and records, and versions) only what differs.
-pub(crate) fn without_no_ops(changes: UserChanges, current: &User) -> UserChanges {
-    fn differs<T: PartialEq>(new: Option<T>, old: &T) -> Option<T> {
-        new.filter(|value| value != old)
-    }
-    let profile = changes.profile;
-    UserChanges {
-        profile: ProfileChanges {
-            first_name: differs(profile.first_name, &current.first_name),
-            last_name: differs(profile.last_name, &current.last_name),
-            username: differs(profile.username, &current.username),
-            preferences: differs(profile.preferences, &current.preferences),
-        },
-        email: differs(changes.email, &current.email),
-        role: differs(changes.role, &current.role),
-        is_active: differs(changes.is_active, &current.is_active),
     }
 }
 

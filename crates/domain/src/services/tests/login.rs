@@ -746,6 +746,43 @@ async fn the_lock_of_an_accounts_name_is_recorded_by_its_id() {
     never_mentions(&journals, "Alice");
 }
 
+/// When the name's account cannot be looked up at the lock, the lock is still refused and
+/// recorded, but without the name (it may be an account's).
+#[tokio::test]
+async fn a_lock_whose_account_cannot_be_told_is_recorded_without_the_name() {
+    let mut fx = Fixture::new();
+    let max = fx.settings.login_max_failures;
+    let mut throttle = throttle_counting(max + 1, fx.settings.login_window);
+    throttle.expect_clear().never();
+    fx.throttle = Some(throttle);
+    fx.users
+        .expect_find_credentials()
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .auth()
+        .login(request_from_client("ada@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, LoginError::TooManyAttempts { .. }),
+        "{error:?}"
+    );
+    let locked = event(
+        1,
+        AuditAction::UserLocked,
+        None,
+        AuditTarget::None,
+        &client(),
+    );
+    let journals = appended.all();
+    assert_eq!(journals, [Journal::of(locked)]);
+    never_mentions(&journals, "ada@example.com");
+}
+
 #[tokio::test]
 async fn a_lock_is_refused_even_when_the_audit_trail_fails() {
     let mut fx = Fixture::new();

@@ -860,8 +860,7 @@ async fn a_tenant_admin_updates_the_fields_and_the_journal_names_them() {
         TenantChanges {
             name: Some("Acme Labs".to_owned()),
             slug: Some(TenantSlug::parse("acme-labs").unwrap()),
-            // The stored description is empty already: resending it is no change.
-            description: None,
+            description: Some(String::new()),
             domain: Some("acme.example".to_owned()),
             settings: Some(settings),
             is_active: None,
@@ -876,7 +875,10 @@ async fn a_tenant_admin_updates_the_fields_and_the_journal_names_them() {
         &client(),
     )
     .in_tenant(TENANT)
-    .with("fields", json!(["name", "slug", "domain", "settings"]));
+    .with(
+        "fields",
+        json!(["name", "slug", "description", "domain", "settings"]),
+    );
     assert_eq!(journal, Journal::of(expected));
 }
 

@@ -727,64 +727,6 @@ async fn an_empty_update_returns_the_user_but_still_checks_the_version() {
     }
 }
 
-/// Values equal to the stored ones are no change: resending everything one read writes,
-/// versions and records nothing; with one real change among them, only that field goes.
-#[tokio::test]
-async fn resent_values_are_no_change() {
-    let current = bob();
-    let resent = UserUpdateInput {
-        profile: ProfileUpdate {
-            first_name: Some(current.first_name.as_str().to_owned()),
-            last_name: Some(current.last_name.as_str().to_owned()),
-            username: Some(current.username.as_str().to_owned()),
-            preferences: Some(current.preferences.clone().into_value()),
-        },
-        email: Some(current.email.as_str().to_owned()),
-        role: Some(current.role),
-        is_active: Some(current.is_active),
-    };
-    let mut fx = Fixture::new();
-    visible(&mut fx, ADMIN, BOB, bob(), &[]);
-    fx.users.expect_update().never();
-    let unchanged = fx
-        .user_admin()
-        .update(&principal(admin(), SESSION), BOB, resent.clone(), None)
-        .await
-        .unwrap();
-    assert_eq!(unchanged, bob());
-
-    let mut fx = Fixture::new();
-    visible(&mut fx, ADMIN, BOB, bob(), &[]);
-    let updates = store_update(&mut fx, None, |user| {
-        Ok(UserUpdate {
-            user: user.clone(),
-            revoked: vec![],
-        })
-    });
-    let one_change = UserUpdateInput {
-        role: Some(Role::Admin),
-        ..resent
-    };
-    fx.user_admin()
-        .update(
-            &principal_from_client(admin(), SESSION),
-            BOB,
-            one_change,
-            None,
-        )
-        .await
-        .unwrap();
-    let [(_, changes, _, journal)] = updates.all().try_into().unwrap();
-    assert_eq!(
-        changes,
-        UserChanges {
-            role: Some(Role::Admin),
-            ..UserChanges::default()
-        }
-    );
-    assert_eq!(journal, user_updated(ADMIN, BOB, &["role"]));
-}
-
 /// Records the order of fast-path revocations (`"revoke <session>"`) next to other calls.
 fn log_fast_path(
     fx: &mut Fixture,
