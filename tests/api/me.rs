@@ -185,3 +185,83 @@ async fn password_change_keeps_this_session_and_ends_the_others() {
     assert_eq!(old.status, StatusCode::UNAUTHORIZED);
     app.login("ken", new_password).await;
 }
+
+#[actix_web::test]
+async fn the_device_list_shows_live_sessions_and_ends_one_at_once() {
+    let app = spawn_app().await;
+    let (laptop, _) = app.signed_in("devi").await;
+    let phone = app
+        .send_with(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"login": "devi", "password": PASSWORD})),
+            &[("User-Agent", "PhoneApp/2.0")],
+        )
+        .await;
+    assert_eq!(phone.status, StatusCode::OK);
+    let phone = phone.body["access_token"].as_str().unwrap().to_owned();
+    let (other, _) = app.signed_in("othello").await;
+
+    let listed = app.get("/api/v1/users/me/sessions", &laptop).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    assert_eq!(listed.body["total"], 2);
+    let items = listed.body["items"].as_array().unwrap();
+    // Newest first: the phone's, then this one.
+    assert_eq!(items[0]["user_agent"], "PhoneApp/2.0");
+    assert_eq!(items[0]["current"], false);
+    assert_eq!(items[1]["current"], true);
+    assert!(items[1]["ip"].is_string() && items[1]["expires_at"].is_string());
+    let phone_session = items[0]["id"].as_str().unwrap().to_owned();
+
+    // Another user cannot end it, and learns nothing: the same 404 as for no session.
+    let foreign = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/users/me/sessions/{phone_session}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v1/users/me", &phone).await.status,
+        StatusCode::OK
+    );
+
+    let ended = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/users/me/sessions/{phone_session}"),
+            Some(&laptop),
+            None,
+        )
+        .await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/api/v1/users/me", &phone).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the phone's token stops working at once"
+    );
+    let again = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/users/me/sessions/{phone_session}"),
+            Some(&laptop),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "no longer live");
+    let now = app.get("/api/v1/users/me/sessions", &laptop).await;
+    assert_eq!(now.body["total"], 1);
+    assert_eq!(now.body["items"][0]["current"], true);
+    let garbage = app
+        .send(
+            Method::DELETE,
+            "/api/v1/users/me/sessions/nope",
+            Some(&laptop),
+            None,
+        )
+        .await;
+    assert_eq!(garbage.status, StatusCode::NOT_FOUND);
+}

@@ -143,6 +143,7 @@ macro_rules! store_contract_tests {
             list_for_user_returns_the_users_sessions_newest_first,
             list_for_user_includes_revoked_and_expired_sessions,
             list_for_user_orders_equal_creation_times_by_id,
+            list_live_pages_the_live_sessions_newest_first,
             live_for_user_returns_exactly_the_unrevoked_sessions,
             find_action_token_reports_every_field_and_whether_it_was_spent,
             verify_email_spends_a_token_once,
@@ -1420,6 +1421,63 @@ where
             "newest first, then by id descending"
         );
     }
+}
+
+/// `list_live` pages exactly the user's sessions live at the instant asked (not revoked, not
+/// expired then), newest first (equal times by id, greatest first), with every field as
+/// stored and the number of all of them.
+pub async fn list_live_pages_the_live_sessions_newest_first<S>(store: S)
+where
+    S: Store,
+{
+    let page_of = |page: u32, per_page: u32| domain::ports::PageRequest { page, per_page };
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    let a = create(&store, new_session(1, user_id(1), 10, 1000)).await;
+    let mut tagged = new_session(2, user_id(1), 30, 1000);
+    tagged.session.user_agent = Some("Firefox \"x\" é".to_owned());
+    tagged.session.ip = Some("2001:db8::2".to_owned());
+    let b = create(&store, tagged).await;
+    let c = create(&store, new_session(3, user_id(1), 30, 1000)).await;
+    create(&store, new_session(4, user_id(1), 40, 1000)).await; // revoked below
+    create(&store, new_session(5, user_id(1), 50, 60)).await; // expired at 60
+    create(&store, new_session(6, user_id(2), 45, 1000)).await; // bob's
+    assert!(
+        store
+            .revoke(user_id(1), session_id(4), at(55), Journal::default())
+            .await
+            .expect("revoke")
+    );
+
+    let all = store
+        .list_live(user_id(1), at(100), page_of(1, 10))
+        .await
+        .expect("list_live");
+    assert_eq!(all.total, 3);
+    assert_eq!(all.items, vec![c.clone(), b.clone(), a.clone()]);
+    // Before session 5 expired it was live too.
+    let earlier = store
+        .list_live(user_id(1), at(59), page_of(1, 10))
+        .await
+        .expect("list_live");
+    assert_eq!(earlier.total, 4);
+    assert_eq!(earlier.items[0].id, session_id(5));
+    // Pages.
+    let second = store
+        .list_live(user_id(1), at(100), page_of(2, 2))
+        .await
+        .expect("list_live");
+    assert_eq!((second.items, second.total), (vec![a], 3));
+    let beyond = store
+        .list_live(user_id(1), at(100), page_of(9, 2))
+        .await
+        .expect("list_live");
+    assert_eq!((beyond.items, beyond.total), (vec![], 3));
+    let nobody = store
+        .list_live(user_id(9), at(100), page_of(1, 10))
+        .await
+        .expect("list_live");
+    assert_eq!((nobody.items, nobody.total), (vec![], 0));
 }
 
 async fn live<S: SessionStore>(store: &S, user: UserId) -> Vec<SessionId> {

@@ -4,14 +4,14 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use domain::model::{Journal, NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
-use domain::ports::{SessionStore, StoreError};
+use domain::ports::{PageRequest, Paged, SessionStore, StoreError};
 use uuid::Uuid;
 
 use crate::audit::write_journal;
 use crate::error::db_error;
 use crate::rows::{NewRefreshTokenRow, SessionRow};
 use crate::schema::{refresh_tokens, sessions, users};
-use crate::{PostgresStore, transaction};
+use crate::{PostgresStore, limit_offset, snapshot, total, transaction};
 
 /// The ids of `user`'s unrevoked sessions, expired or not: the query `live_for_user` runs,
 /// answered by the partial index `sessions_live_idx`.
@@ -127,6 +127,38 @@ impl SessionStore for PostgresStore {
                     .returning(SessionRow::as_returning())
                     .get_result(conn)?;
                 Ok(RefreshRotation::Rotated(Session::from(session)))
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.sessions.list_live", level = "debug", skip_all, fields(user_id = %user))]
+    async fn list_live(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Paged<Session>, StoreError> {
+        self.run(move |conn| {
+            let live = || {
+                sessions::table
+                    .filter(sessions::user_id.eq(*user.as_uuid()))
+                    .filter(sessions::revoked_at.is_null())
+                    .filter(sessions::expires_at.gt(at))
+            };
+            let (limit, offset) = limit_offset(page);
+            snapshot(conn, |conn| {
+                let rows: Vec<SessionRow> = live()
+                    .order((sessions::created_at.desc(), sessions::id.desc()))
+                    .select(SessionRow::as_select())
+                    .limit(limit)
+                    .offset(offset)
+                    .load(conn)?;
+                let count: i64 = live().count().get_result(conn)?;
+                Ok(Paged {
+                    items: rows.into_iter().map(Session::from).collect(),
+                    total: total(count),
+                })
             })
         })
         .await

@@ -5,13 +5,13 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
 use domain::model::{Journal, NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
-use domain::ports::{SessionStore, StoreError};
+use domain::ports::{PageRequest, Paged, SessionStore, StoreError};
 
 use crate::audit::write_journal;
 use crate::error::{TxError, db_error};
 use crate::rows::{self, NewRefreshTokenRow, SessionRow, micros};
 use crate::schema::{refresh_tokens, sessions, users};
-use crate::{SqliteStore, immediate};
+use crate::{SqliteStore, immediate, limit_offset, total};
 
 /// Revokes (sets `revoked_at = at` on) every unrevoked session of `user` but `keep`, inside
 /// the caller's transaction, returning the ids it revoked.
@@ -150,6 +150,46 @@ impl SessionStore for SqliteStore {
                     .execute(conn)?;
                 session.last_used_at = rows::from_micros("sessions.last_used_at", micros(at))?;
                 Ok(RefreshRotation::Rotated(session))
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.sessions.list_live", level = "debug", skip_all, fields(user_id = %user))]
+    async fn list_live(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Paged<Session>, StoreError> {
+        self.run(move |conn| {
+            let live = || {
+                sessions::table
+                    .filter(sessions::user_id.eq(user.to_string()))
+                    .filter(sessions::revoked_at.is_null())
+                    .filter(sessions::expires_at.gt(micros(at)))
+            };
+            let (limit, offset) = limit_offset(page);
+            // One read transaction, so that the page and the total see the same snapshot.
+            conn.transaction(|conn| {
+                let rows: Vec<SessionRow> = live()
+                    .order((sessions::created_at.desc(), sessions::id.desc()))
+                    .select(SessionRow::as_select())
+                    .limit(limit)
+                    .offset(offset)
+                    .load(conn)?;
+                let count: i64 = live().count().get_result(conn)?;
+                Ok::<_, TxError>((rows, count))
+            })
+            .map_err(StoreError::from)
+            .and_then(|(rows, count)| {
+                Ok(Paged {
+                    items: rows
+                        .into_iter()
+                        .map(Session::try_from)
+                        .collect::<Result<_, _>>()?,
+                    total: total(count)?,
+                })
             })
         })
         .await

@@ -33,6 +33,8 @@ use crate::routes;
         routes::me::update_me,
         routes::me::change_password,
         routes::me::my_tenants,
+        routes::me::list_sessions,
+        routes::me::end_session,
         routes::users::list,
         routes::users::create,
         routes::users::get,

@@ -208,6 +208,15 @@ impl SessionStore for CachedStore {
         self.sessions.list_for_user(user).await
     }
 
+    async fn list_live(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Paged<Session>, StoreError> {
+        self.sessions.list_live(user, at, page).await
+    }
+
     async fn live_for_user(&self, user: UserId) -> Result<Vec<SessionId>, StoreError> {
         self.sessions.live_for_user(user).await
     }

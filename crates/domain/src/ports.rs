@@ -395,6 +395,19 @@ pub trait SessionStore: Send + Sync {
     /// `Unavailable` or `Unexpected`.
     async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
 
+    /// One page of the user's sessions that are live at `at` (not revoked, not expired),
+    /// newest `created_at` first (equal times by id, greatest first), with their number: the
+    /// user's device list.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn list_live(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+        page: PageRequest,
+    ) -> Result<Paged<Session>, StoreError>;
+
     /// The ids of the user's live sessions: those not revoked, whether or not they have
     /// expired (an access token issued just before a session expired can outlive it), in no
     /// particular order. What logout-all, a password change and a deletion put on the

@@ -250,6 +250,40 @@ impl From<AuditEvent> for AuditEventResponse {
     }
 }
 
+/// One of the caller's sessions (a device).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Identifier (`sid` in its access tokens).
+    pub id: Uuid,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When its refresh token stops working.
+    pub expires_at: DateTime<Utc>,
+    /// The client's `User-Agent` at login.
+    pub user_agent: Option<String>,
+    /// The client's address at login.
+    pub ip: Option<String>,
+    /// Whether it is the session of the request.
+    pub current: bool,
+}
+
+impl From<domain::services::DeviceSession> for SessionResponse {
+    fn from(device: domain::services::DeviceSession) -> Self {
+        let session = device.session;
+        Self {
+            id: *session.id.as_uuid(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+            user_agent: session.user_agent,
+            ip: session.ip,
+            current: device.current,
+        }
+    }
+}
+
 macro_rules! page_type {
     ($($(#[$doc:meta])* $name:ident of $item:ty;)*) => {$(
         $(#[$doc])*
@@ -288,4 +322,6 @@ page_type! {
     MembershipPage of MembershipResponse;
     /// A page of audit events.
     AuditPage of AuditEventResponse;
+    /// A page of sessions.
+    SessionPage of SessionResponse;
 }

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::dto::{MembershipPage, TenantSummary, UserResponse};
+use super::dto::{MembershipPage, SessionPage, TenantSummary, UserResponse};
 use crate::extract::{ApiJson, Authenticated, IfMatch, QueryParams, versioned};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -202,5 +202,62 @@ pub async fn change_password(
         .account
         .change_password(&principal, &body.current_password, body.new_password)
         .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The current user's live sessions (their devices), newest first; `current` marks the one
+/// of this request.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me/sessions",
+    tag = "me",
+    security(("bearer" = [])),
+    params(
+        ("page" = Option<u32>, Query, description = "1-based page number"),
+        ("per_page" = Option<u32>, Query, description = "Items per page, 1 to 100 (default 20)"),
+    ),
+    responses(
+        (status = 200, description = "A page of sessions", body = SessionPage),
+        (status = 400, description = "Malformed query string"),
+        (status = 401, description = "Missing, invalid or revoked access token"),
+        (status = 422, description = "Invalid or unknown query parameters"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    mut query: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page();
+    query.finish()?;
+    let sessions = state.account.sessions(&principal, page).await?;
+    Ok(HttpResponse::Ok().json(SessionPage::of(page, sessions)))
+}
+
+/// Ends one of the current user's sessions (another device, or this one): its access and
+/// refresh tokens stop working at once, on every instance.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/me/sessions/{id}",
+    tag = "me",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The session")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, description = "Missing, invalid or revoked access token"),
+        (status = 404, description = "Not a live session of the current user"),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn end_session(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = uuid::Uuid::parse_str(&path)
+        .map(domain::model::SessionId::from_uuid)
+        .map_err(|_| ApiError::NotFound)?;
+    state.account.end_session(&principal, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -34,7 +34,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(me::get_me))
             .route("", web::patch().to(me::update_me))
             .route("/password", web::post().to(me::change_password))
-            .route("/tenants", web::get().to(me::my_tenants)),
+            .route("/tenants", web::get().to(me::my_tenants))
+            .route("/sessions", web::get().to(me::list_sessions))
+            .route("/sessions/{id}", web::delete().to(me::end_session)),
     )
     // After `/users/me`, which the `{id}` routes must not take.
     .service(

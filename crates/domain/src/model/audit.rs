@@ -46,8 +46,8 @@ audit_actions! {
     UserUnlocked = "user.unlocked",
     /// A session ended by logout (`details.all_sessions` for logout everywhere).
     UserLogout = "user.logout",
-    /// A session was revoked for a reason other than its owner's logout (e.g. a refresh after
-    /// the account or the membership of its tenant ended).
+    /// A session was ended other than by logging out with it: its owner ended it from another
+    /// device, or a refresh came after the account or the membership of its tenant ended.
     SessionRevoked = "session.revoked",
     /// A spent refresh token was presented again.
     RefreshReused = "session.refresh_reused",

@@ -70,6 +70,15 @@ pub enum ChangePasswordError {
 
 infrastructure_errors!(UpdateProfileError, ChangePasswordError);
 
+/// One of the caller's sessions, as their device list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceSession {
+    /// The session.
+    pub session: crate::model::Session,
+    /// Whether it is the one the request came with.
+    pub current: bool,
+}
+
 /// Use cases on one's own account.
 #[derive(Debug, Clone)]
 pub struct AccountService {
@@ -249,5 +258,69 @@ impl AccountService {
             .filter(|id| !marked.contains(id))
             .collect();
         self.auth.mark_revoked(&late, now).await
+    }
+
+    /// One page of the caller's live sessions (their devices), newest first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    pub async fn sessions(
+        &self,
+        principal: &Principal,
+        page: crate::ports::PageRequest,
+    ) -> Result<crate::ports::Paged<DeviceSession>, super::ManageError> {
+        let now = self.ports.clock.now();
+        let listed = self
+            .ports
+            .sessions
+            .list_live(principal.user.id, now, page)
+            .await?;
+        Ok(crate::ports::Paged {
+            items: listed
+                .items
+                .into_iter()
+                .map(|session| DeviceSession {
+                    current: session.id == principal.session_id,
+                    session,
+                })
+                .collect(),
+            total: listed.total,
+        })
+    }
+
+    /// Ends one of the caller's sessions (another device, or this one): its tokens stop
+    /// working at once, on every instance.
+    ///
+    /// # Errors
+    /// `NotFound` for a session that is not the caller's, or no longer live (the same answer
+    /// for both); `Forbidden` when the policy refuses.
+    pub async fn end_session(
+        &self,
+        principal: &Principal,
+        id: crate::model::SessionId,
+    ) -> Result<(), super::ManageError> {
+        if !policy::can_end_sessions(&principal.actor(), principal.user.id) {
+            return Err(super::ManageError::Forbidden);
+        }
+        let now = self.ports.clock.now();
+        match self.ports.sessions.find(id).await? {
+            Some(session) if session.user_id == principal.user.id && session.is_live(now) => {}
+            _ => return Err(super::ManageError::NotFound),
+        }
+        // Fast path first, as for a logout (see `AuthService::mark_live_sessions_revoked`).
+        self.auth
+            .mark_revoked::<super::ManageError>(&[id], now)
+            .await?;
+        let event = self.ports.event(
+            AuditAction::SessionRevoked,
+            Some(principal.user.id),
+            AuditTarget::Session(id),
+            &principal.client,
+        );
+        self.ports
+            .sessions
+            .revoke(principal.user.id, id, now, Journal::of(event))
+            .await?;
+        Ok(())
     }
 }

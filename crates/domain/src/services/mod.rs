@@ -13,7 +13,9 @@ mod users;
 
 use std::sync::Arc;
 
-pub use account::{AccountService, ChangePasswordError, ProfileUpdate, UpdateProfileError};
+pub use account::{
+    AccountService, ChangePasswordError, DeviceSession, ProfileUpdate, UpdateProfileError,
+};
 pub use audit::AuditService;
 pub use auth::{
     AuthError, AuthService, ClientInfo, IssuedTokens, LoginError, LoginRequest, LogoutError,

@@ -603,3 +603,112 @@ async fn a_refused_password_change_records_nothing() {
     );
     assert!(appended.all().is_empty(), "{:?}", appended.all());
 }
+
+// ----- sessions (devices) ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_device_list_marks_the_current_session() {
+    use crate::ports::Paged;
+    let mut fx = Fixture::new();
+    fx.sessions
+        .expect_list_live()
+        .withf(|user, at, page| *user == ALICE && *at == now() && page.per_page == 20)
+        .times(1)
+        .returning(|_, _, _| {
+            Ok(Paged {
+                items: vec![
+                    super::fixture::session(SESSION_2, ALICE, chrono::TimeDelta::days(2)),
+                    super::fixture::session(SESSION, ALICE, chrono::TimeDelta::days(3)),
+                ],
+                total: 7,
+            })
+        });
+
+    let listed = fx
+        .account()
+        .sessions(&principal(alice(), SESSION), super::fixture::first_page())
+        .await
+        .unwrap();
+
+    assert_eq!(listed.total, 7);
+    let current: Vec<_> = listed
+        .items
+        .iter()
+        .map(|d| (d.session.id, d.current))
+        .collect();
+    assert_eq!(current, [(SESSION_2, false), (SESSION, true)]);
+}
+
+#[tokio::test]
+async fn ending_a_session_puts_it_on_the_fast_path_then_revokes_it_with_its_event() {
+    let mut fx = Fixture::new();
+    fx.sessions.expect_find().times(1).returning(|id| {
+        Ok(Some(super::fixture::session(
+            id,
+            ALICE,
+            chrono::TimeDelta::days(1),
+        )))
+    });
+    let fast_path = fx.record_fast_path();
+    let journals = Calls::new();
+    let recorder = journals.clone();
+    fx.sessions
+        .expect_revoke()
+        .withf(|user, id, at, _| *user == ALICE && *id == SESSION_2 && *at == now())
+        .times(1)
+        .returning(move |_, _, _, journal| {
+            recorder.record(journal);
+            Ok(true)
+        });
+    let window = fx.settings.revocation_window();
+
+    fx.account()
+        .end_session(&principal_from_client(alice(), SESSION), SESSION_2)
+        .await
+        .unwrap();
+
+    assert_eq!(fast_path.all(), [(SESSION_2, now() + window)]);
+    let ended = event(
+        1,
+        AuditAction::SessionRevoked,
+        Some(ALICE),
+        AuditTarget::Session(SESSION_2),
+        &client(),
+    );
+    assert_eq!(journals.all(), [Journal::of(ended)]);
+}
+
+#[tokio::test]
+async fn another_users_or_a_dead_session_is_not_found_and_nothing_is_revoked() {
+    let mut expired = super::fixture::session(SESSION_2, ALICE, chrono::TimeDelta::days(1));
+    expired.expires_at = now() - chrono::TimeDelta::seconds(1);
+    let mut revoked = super::fixture::session(SESSION_2, ALICE, chrono::TimeDelta::days(1));
+    revoked.revoked_at = Some(now() - chrono::TimeDelta::hours(1));
+    for found in [
+        None,
+        Some(super::fixture::session(
+            SESSION_2,
+            super::fixture::BOB,
+            chrono::TimeDelta::days(1),
+        )),
+        Some(expired),
+        Some(revoked),
+    ] {
+        let mut fx = Fixture::new();
+        fx.sessions
+            .expect_find()
+            .times(1)
+            .returning(move |_| Ok(found.clone()));
+        fx.no_revocation();
+
+        let result = fx
+            .account()
+            .end_session(&principal(alice(), SESSION), SESSION_2)
+            .await;
+
+        assert!(
+            matches!(result, Err(crate::services::ManageError::NotFound)),
+            "{result:?}"
+        );
+    }
+}
