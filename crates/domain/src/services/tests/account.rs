@@ -642,21 +642,38 @@ async fn the_device_list_marks_the_current_session() {
 #[tokio::test]
 async fn ending_a_session_puts_it_on_the_fast_path_then_revokes_it_with_its_event() {
     let mut fx = Fixture::new();
-    fx.sessions.expect_find().times(1).returning(|id| {
-        Ok(Some(super::fixture::session(
-            id,
-            ALICE,
-            chrono::TimeDelta::days(1),
-        )))
-    });
-    let fast_path = fx.record_fast_path();
+    fx.sessions
+        .expect_find()
+        .withf(|id| *id == SESSION_2)
+        .times(1)
+        .returning(|id| {
+            Ok(Some(super::fixture::session(
+                id,
+                ALICE,
+                chrono::TimeDelta::days(1),
+            )))
+        });
+    // The order of the two writes, recorded in one log.
+    let order = Calls::new();
+    let fast_order = order.clone();
+    let fast_path = Calls::new();
+    let fast_recorder = fast_path.clone();
+    fx.revocation
+        .expect_revoke()
+        .returning(move |session, until| {
+            fast_order.record("fast path");
+            fast_recorder.record((session, until));
+            Ok(())
+        });
     let journals = Calls::new();
     let recorder = journals.clone();
+    let store_order = order.clone();
     fx.sessions
         .expect_revoke()
         .withf(|user, id, at, _| *user == ALICE && *id == SESSION_2 && *at == now())
         .times(1)
         .returning(move |_, _, _, journal| {
+            store_order.record("store");
             recorder.record(journal);
             Ok(true)
         });
@@ -667,6 +684,7 @@ async fn ending_a_session_puts_it_on_the_fast_path_then_revokes_it_with_its_even
         .await
         .unwrap();
 
+    assert_eq!(order.all(), ["fast path", "store"]);
     assert_eq!(fast_path.all(), [(SESSION_2, now() + window)]);
     let ended = event(
         1,
@@ -697,6 +715,7 @@ async fn another_users_or_a_dead_session_is_not_found_and_nothing_is_revoked() {
         let mut fx = Fixture::new();
         fx.sessions
             .expect_find()
+            .withf(|id| *id == SESSION_2)
             .times(1)
             .returning(move |_| Ok(found.clone()));
         fx.no_revocation();
@@ -711,4 +730,35 @@ async fn another_users_or_a_dead_session_is_not_found_and_nothing_is_revoked() {
             "{result:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_session_is_not_ended_in_the_store_when_the_fast_path_cannot_be_written() {
+    let mut fx = Fixture::new();
+    fx.sessions
+        .expect_find()
+        .withf(|id| *id == SESSION_2)
+        .times(1)
+        .returning(|id| {
+            Ok(Some(super::fixture::session(
+                id,
+                ALICE,
+                chrono::TimeDelta::days(1),
+            )))
+        });
+    fx.revocation
+        .expect_revoke()
+        .times(1)
+        .returning(|_, _| Err(super::fixture::revocation_error()));
+    fx.sessions.expect_revoke().never();
+
+    let result = fx
+        .account()
+        .end_session(&principal(alice(), SESSION), SESSION_2)
+        .await;
+
+    assert!(
+        matches!(result, Err(crate::services::ManageError::Unavailable(_))),
+        "{result:?}"
+    );
 }
