@@ -79,13 +79,20 @@ impl FileMailer {
 
 /// Creates the folder if needed and writes `contents` to `dir/name`, via a temporary file in
 /// the same folder that is renamed into place (`name` is unique, so nothing is overwritten).
+///
+/// The file is readable by its owner only (0600 on Unix): a message carries one-time tokens.
 fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(".{name}.tmp"));
     let target = dir.join(name);
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let written = options
         .open(&temporary)
         .and_then(|mut file| {
             file.write_all(contents)?;

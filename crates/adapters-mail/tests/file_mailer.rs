@@ -218,3 +218,17 @@ async fn an_unwritable_folder_is_a_mail_error() {
     let mailer = FileMailer::new(blocker, FROM.to_owned()).unwrap();
     assert!(mailer.send(mail("Hi", "body")).await.is_err());
 }
+
+/// A message carries one-time tokens: only its owner may read the file.
+#[cfg(unix)]
+#[tokio::test]
+async fn messages_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mailer = FileMailer::new(dir.path().to_owned(), FROM.to_owned()).unwrap();
+    mailer.send(mail("Secret", "token: abc")).await.unwrap();
+    for file in files(dir.path()) {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    }
+}

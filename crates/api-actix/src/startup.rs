@@ -174,13 +174,18 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "[unparsable URL]".to_owned();
     };
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    // The credentials end at the last `@`, which may come after a `?`, `#` or `/` of an
+    // unencoded password (`postgres://u:p?ss@db/x`): split there first, then drop the query.
+    let without_query = |part: &str| part.split(['?', '#']).next().unwrap_or_default().to_owned();
     match rest.rsplit_once('@') {
         Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
+            let user = credentials
+                .split([':', '?', '#', '/'])
+                .next()
+                .unwrap_or_default();
+            format!("{scheme}://{user}:***@{}", without_query(host))
         }
-        None => format!("{scheme}://{rest}"),
+        None => format!("{scheme}://{}", without_query(rest)),
     }
 }
 
@@ -526,6 +531,17 @@ mod tests {
             "redis://:***@cache:6379/0"
         );
         assert_eq!(redact_url("redis://cache"), "redis://cache");
+        // An unencoded `?`, `#` or `/` in a password hides nothing of it.
+        for url in [
+            "postgres://u:p?ss@db/x",
+            "postgres://u:p#ss@db/x",
+            "postgres://u:p/ss@db/x",
+            "postgres://u:p@ss@db/x?sslmode=require",
+        ] {
+            let shown = redact_url(url);
+            assert_eq!(shown, "postgres://u:***@db/x", "{url}");
+            assert!(!shown.contains("ss"), "{url} -> {shown}");
+        }
         assert_eq!(redact_url("garbage"), "[unparsable URL]");
     }
 }
