@@ -38,6 +38,9 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub handle: actix_web::dev::ServerHandle,
     pub stack: Stack,
+    /// The SMTP server the app delivers its mail to (every test app has its own, unless the
+    /// test unset `UMS_SMTP_URL` to get the file mailer); siblings share it.
+    pub smtp: Option<std::sync::Arc<ums_tests::support::smtp::SmtpSink>>,
     /// The settings overrides this app was built with (database, Redis), for siblings.
     vars: Vec<(String, String)>,
     document: Value,
@@ -76,6 +79,14 @@ pub fn test_settings(dir: &std::path::Path, overrides: &[(&str, &str)]) -> Setti
             "UMS_MAIL_DIR".into(),
             dir.join("mail").display().to_string(),
         ),
+        // The auth endpoints are rate limited per client address, and every test request
+        // comes from 127.0.0.1: a budget no test spends, except the rate limit's own tests
+        // (tests/api/ratelimit.rs), which spawn apps with low limits.
+        ("UMS_RATE_LIMIT_AUTH_PER_MINUTE".into(), "1000000".into()),
+        ("UMS_RATE_LIMIT_AUTH_BURST".into(), "1000000".into()),
+        // Deliver queued mail at once, and retry soon.
+        ("UMS_MAIL_POLL_MS".into(), "20".into()),
+        ("UMS_MAIL_RETRY_SECS".into(), "1".into()),
     ];
     for (name, value) in overrides {
         vars.retain(|(n, _)| n != name);
@@ -115,6 +126,14 @@ pub async fn spawn_app_with(
         }
     };
     let mut vars: Vec<(String, String)> = Vec::new();
+    // A real SMTP server per app, unless the test brings its own `UMS_SMTP_URL` (or unsets it).
+    let smtp = if overrides.iter().any(|(name, _)| *name == "UMS_SMTP_URL") {
+        None
+    } else {
+        let sink = std::sync::Arc::new(ums_tests::support::smtp::SmtpSink::start().await);
+        vars.push(("UMS_SMTP_URL".into(), sink.url()));
+        Some(sink)
+    };
     if let Some(database) = &database {
         vars.push(("DATABASE_URL".into(), database.url.clone()));
     }
@@ -137,6 +156,7 @@ pub async fn spawn_app_with(
         dir,
         handle,
         stack,
+        smtp,
         vars,
         document: serde_json::to_value(document).expect("document serialises"),
         _database: database,
@@ -156,6 +176,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut sibling = spawn_app_with(Stack::Embedded, dir, &vars).await;
         sibling.stack = self.stack;
+        sibling.smtp.clone_from(&self.smtp);
         sibling
     }
 
@@ -282,8 +303,9 @@ impl TestApp {
         }
         if response.status == StatusCode::UNAUTHORIZED {
             let challenge = response.header("www-authenticate").unwrap_or_default();
+            // Bearer everywhere; Basic for a refused service account (`/auth/introspect`).
             assert!(
-                challenge.starts_with("Bearer"),
+                challenge.starts_with("Bearer") || challenge.starts_with("Basic"),
                 "{what}: WWW-Authenticate {challenge:?}"
             );
         }
@@ -383,8 +405,12 @@ impl TestApp {
         self.dir.path().join("mail")
     }
 
-    /// The bodies of every e-mail written so far, oldest first.
+    /// Every e-mail delivered so far, raw, oldest first: received by the app's SMTP server,
+    /// or written by the file mailer when the test unset `UMS_SMTP_URL`.
     pub fn mails(&self) -> Vec<String> {
+        if let Some(smtp) = &self.smtp {
+            return smtp.received().iter().map(|mail| mail.text()).collect();
+        }
         let Ok(entries) = std::fs::read_dir(self.mail_dir()) else {
             return Vec::new();
         };
@@ -394,6 +420,30 @@ impl TestApp {
             .into_iter()
             .filter_map(|f| std::fs::read_to_string(f).ok())
             .collect()
+    }
+
+    /// Waits (at most 10 s) until at least `count` e-mails were delivered; returns them all.
+    pub async fn wait_for_mails(&self, count: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mails = self.mails();
+            if mails.len() >= count {
+                return mails;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expected {count} e-mails, got {}",
+                mails.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Asserts that exactly `count` e-mails were delivered, after giving the outbox worker
+    /// time to deliver any more (so a message that should not exist would have arrived).
+    pub async fn assert_mail_count(&self, count: usize) {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(self.mails().len(), count, "e-mails delivered");
     }
 
     /// Registers a user and returns the response body.
@@ -443,17 +493,32 @@ enum Operation {
     Unknown,
 }
 
-/// The value of a token line in an e-mail body: the line after the instruction.
-pub fn token_from_mail(mail: &str) -> String {
-    let body = mail.split_once("\r\n\r\n").map_or(mail, |(_, body)| body);
-    body.lines()
-        .map(str::trim)
-        .find(|line| {
-            line.len() >= 40
-                && line
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
+/// A delivered e-mail, parsed as a mail client would: (recipient, subject, text part, HTML
+/// part).
+pub fn parse_mail(raw: &str) -> (String, String, String, String) {
+    let message = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .expect("a parsable e-mail");
+    let to = message
+        .to()
+        .and_then(|to| to.first())
+        .and_then(|to| to.address())
+        .expect("a recipient")
+        .to_owned();
+    (
+        to,
+        message.subject().unwrap_or_default().to_owned(),
+        message.body_text(0).expect("a text part").into_owned(),
+        message.body_html(0).expect("an HTML part").into_owned(),
+    )
+}
+
+/// The token of an e-mail, from its `token: ...` line, as a user would copy it.
+pub fn token_from_mail(raw: &str) -> String {
+    let (_, _, text, _) = parse_mail(raw);
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("token: "))
         .expect("a token line in the e-mail")
+        .trim()
         .to_owned()
 }

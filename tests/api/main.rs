@@ -11,10 +11,16 @@
 mod admin;
 mod auth;
 mod conventions;
+mod guessing;
 mod helpers;
+mod introspect;
 mod lifecycle;
+mod mail;
 mod me;
 mod openapi;
+mod password_age;
 mod production;
+mod ratelimit;
 mod tenancy;
+mod timing;
 mod tokens;

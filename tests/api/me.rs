@@ -265,3 +265,98 @@ async fn the_device_list_shows_live_sessions_and_ends_one_at_once() {
         .await;
     assert_eq!(garbage.status, StatusCode::NOT_FOUND);
 }
+
+#[actix_web::test]
+async fn closing_ones_account_needs_the_password_ends_everything_and_keeps_the_event() {
+    let app = spawn_app().await;
+    let (access, refresh) = app.signed_in("quinn").await;
+    let me = app.get("/api/v1/users/me", &access).await;
+    let id = me.body["id"].as_str().unwrap().to_owned();
+
+    let wrong = app
+        .send(
+            Method::DELETE,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({"password": "not my password"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong.body["errors"]["password"].is_array(),
+        "{}",
+        wrong.text
+    );
+    let missing = app
+        .send(
+            Method::DELETE,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let closed = app
+        .send(
+            Method::DELETE,
+            "/api/v1/users/me",
+            Some(&access),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::NO_CONTENT, "{}", closed.text);
+    assert_eq!(
+        app.get("/api/v1/users/me", &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refreshed = app
+        .post("/api/v1/auth/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(refreshed.status, StatusCode::UNAUTHORIZED);
+    let login = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"login": "quinn", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::UNAUTHORIZED);
+
+    // The personal data is gone (the address and name are free again); the event stays.
+    app.register("quinn@example.com", "quinn").await;
+    let (root, _) = app.admin("root").await;
+    let events = app
+        .get(
+            &format!("/api/v1/audit?target={id}&action=user.deleted"),
+            &root,
+        )
+        .await;
+    assert_eq!(events.status, StatusCode::OK);
+    let event = &events.body["items"][0];
+    assert_eq!(event["actor_id"], id.as_str());
+    assert_eq!(event["details"]["self_service"], true);
+    assert!(
+        !events.text.contains("quinn@example.com"),
+        "{}",
+        events.text
+    );
+}
+
+#[actix_web::test]
+async fn the_last_administrator_cannot_close_their_account() {
+    let app = spawn_app().await;
+    let (root, _) = app.admin("root").await;
+    let refused = app
+        .send(
+            Method::DELETE,
+            "/api/v1/users/me",
+            Some(&root),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert_eq!(
+        app.get("/api/v1/users/me", &root).await.status,
+        StatusCode::OK
+    );
+}

@@ -153,7 +153,7 @@ async fn redis_outage_fails_closed_and_recovers() {
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(
         ready.body["dependencies"],
-        json!({"database": "up", "cache": "up"})
+        json!({"database": "up", "cache": "up", "mail": "up"})
     );
 
     redis.stop();
@@ -169,7 +169,7 @@ async fn redis_outage_fails_closed_and_recovers() {
     assert_eq!(ready.body["status"], "unavailable");
     assert_eq!(
         ready.body["dependencies"],
-        json!({"database": "up", "cache": "down"})
+        json!({"database": "up", "cache": "down", "mail": "up"})
     );
     // Every operation that needs a token fails closed the same way.
     let paths = app.document()["paths"].as_object().unwrap().clone();

@@ -12,7 +12,7 @@ use domain::ports::{
 use uuid::Uuid;
 
 use super::fixtures::{
-    ALL, Store, as_audit, assert_no_events, at, event, event_id, events, membership, name,
+    ALL, Store, as_audit, assert_no_events, at, event, event_id, events, issue, membership, name,
     new_session, new_tenant, new_user, page, password_hash, session_id, tenant_id, token, user_id,
 };
 
@@ -99,7 +99,10 @@ where
     written(&store, &mut recorded, &j, "UserStore::change_password").await;
 
     let j = Journal::of(full(4, AuditAction::UserLogin, session));
-    SessionStore::create(&store, new_session(1, user_id(1), 4, 1000), j.clone())
+    // A login that checked the password as it is now, after the change.
+    let mut login = new_session(1, user_id(1), 4, 1000);
+    login.verified_password = password_hash("new");
+    SessionStore::create(&store, login, j.clone())
         .await
         .expect("create a session");
     written(&store, &mut recorded, &j, "SessionStore::create").await;
@@ -120,16 +123,17 @@ where
         .expect("revoke_all");
     written(&store, &mut recorded, &j, "SessionStore::revoke_all").await;
 
-    store
-        .insert_action_token(ActionToken {
+    issue(
+        &store,
+        ActionToken {
             hash: token(7),
             user_id: user_id(1),
             purpose: ActionPurpose::VerifyEmail,
             created_at: at(0),
             expires_at: at(100),
-        })
-        .await
-        .expect("insert_action_token");
+        },
+    )
+    .await;
     let j = Journal::of(full(7, AuditAction::UserEmailVerified, ada));
     assert!(
         store
@@ -154,6 +158,7 @@ where
             ),
             full(10, AuditAction::UserCreated, AuditTarget::User(user_id(2))),
         ],
+        ..Journal::default()
     };
     TenantStore::create(
         &store,
@@ -244,6 +249,7 @@ where
             event(17, AuditAction::AccessDenied),
             full(18, AuditAction::UserLoginFailed, AuditTarget::None).with("login", "ada"),
         ],
+        ..Journal::default()
     };
     store.append(j.clone()).await.expect("append");
     written(&store, &mut recorded, &j, "AuditLog::append").await;
@@ -266,6 +272,7 @@ where
     store
         .append(Journal {
             events: vec![first.clone(), second.clone()],
+            ..Journal::default()
         })
         .await
         .expect("append");
@@ -274,6 +281,7 @@ where
     let refused = store
         .append(Journal {
             events: vec![event(3, AuditAction::UserLoginFailed), first.clone()],
+            ..Journal::default()
         })
         .await;
     assert!(refused.is_err(), "a taken id is refused, got {refused:?}");
@@ -348,6 +356,7 @@ where
     store
         .append(Journal {
             events: all.clone(),
+            ..Journal::default()
         })
         .await
         .expect("append");
@@ -569,14 +578,17 @@ where
         (2, 2, ids(&[4, 5]), "the next two oldest"),
         (2, 0, ids(&[4, 5]), "the event at the instant stays"),
     ] {
-        let purged = store
+        let purged = as_audit(&store)
             .purge_before(at(40), limit)
             .await
             .expect("purge_before");
         assert_eq!(purged, deleted, "{why}: the count");
         assert_eq!(remaining(&store).await, left, "{why}");
     }
-    let purged = store.purge_before(at(100), 10).await.expect("purge_before");
+    let purged = as_audit(&store)
+        .purge_before(at(100), 10)
+        .await
+        .expect("purge_before");
     assert_eq!(purged, 2, "fewer than the limit");
     assert_no_events(&store, "everything before the instant was purged").await;
 }

@@ -78,6 +78,7 @@ pub fn user_with_every_field_set() -> User {
         updated_at: at("2025-06-30T08:15:00.000001Z"),
         last_login_at: Some(at("2025-07-01T00:00:00.999999Z")),
         version: 42,
+        password_changed_at: at("2025-03-31T12:00:00.654321Z"),
     }
 }
 
@@ -99,6 +100,7 @@ pub fn user_with_defaults() -> User {
         updated_at: at("2020-01-01T00:00:00Z"),
         last_login_at: None,
         version: 1,
+        password_changed_at: at("2020-01-01T00:00:00Z"),
     }
 }
 

@@ -5,20 +5,27 @@
 
 use chrono::{DateTime, Utc};
 use domain::model::{
-    AuditAction, AuditEvent, AuditEventId, AuditTarget, Email, Journal, Membership, NewSession,
-    NewUser, PasswordHash, PersonName, Role, Session, SessionId, Tenant, TenantId, TenantRole,
-    TenantSlug, TokenHash, User, UserId, Username,
+    ActionPurpose, ActionToken, AuditAction, AuditEvent, AuditEventId, AuditTarget, Email, Journal,
+    MailKind, Membership, NewSession, NewUser, PasswordHash, PersonName, Role, SealedMail, Session,
+    SessionId, Tenant, TenantId, TenantRole, TenantSlug, TokenHash, User, UserId, Username,
 };
 use domain::ports::{
-    Assumed, AuditFilter, AuditLog, PageRequest, SessionStore, TenantAdmin, TenantStore, UserStore,
+    Assumed, AuditFilter, AuditLog, ClaimedMail, Outbox, PageRequest, SessionStore, TenantAdmin,
+    TenantStore, UserStore,
 };
 use uuid::Uuid;
 
-/// What every store check runs against: all four storage ports on one store, cloneable so
-/// that concurrent calls can share it.
-pub trait Store: UserStore + SessionStore + TenantStore + AuditLog + Clone + 'static {}
+/// What every store check runs against: the four storage ports and the outbox the journals
+/// write into, on one store, cloneable so that concurrent calls can share it.
+pub trait Store:
+    UserStore + SessionStore + TenantStore + AuditLog + Outbox + Clone + 'static
+{
+}
 
-impl<S> Store for S where S: UserStore + SessionStore + TenantStore + AuditLog + Clone + 'static {}
+impl<S> Store for S where
+    S: UserStore + SessionStore + TenantStore + AuditLog + Outbox + Clone + 'static
+{
+}
 
 /// The instant every check's timeline starts from (2027-01-15T08:00:00Z).
 pub const BASE: i64 = 1_800_000_000;
@@ -45,6 +52,12 @@ pub fn session_id(n: u128) -> SessionId {
 #[must_use]
 pub fn tenant_id(n: u128) -> TenantId {
     TenantId::from_uuid(Uuid::from_u128(0x7e4a_0000_0000 + n))
+}
+
+/// Outbox message `n`.
+#[must_use]
+pub fn mail_id(n: u128) -> Uuid {
+    Uuid::from_u128(0x3a11_0000_0000 + n)
 }
 
 /// Audit event `n`.
@@ -129,7 +142,8 @@ pub fn user_n(n: u128, role: Role, is_active: bool) -> NewUser {
 }
 
 /// Session `n` of `user`, created at `at(created)`, expiring at `at(expires)`, with first
-/// refresh token `token(n)`, scoped to no tenant.
+/// refresh token `token(n)`, scoped to no tenant, for a login that checked the password hash
+/// [`new_user`] gives user `n` (`user_id(n)`).
 #[must_use]
 pub fn new_session(n: u128, user: UserId, created: i64, expires: i64) -> NewSession {
     NewSession {
@@ -145,6 +159,7 @@ pub fn new_session(n: u128, user: UserId, created: i64, expires: i64) -> NewSess
             tenant: None,
         },
         refresh_token: token(n),
+        verified_password: password_hash(&format!("user-{}", user.as_uuid().as_u128())),
     }
 }
 
@@ -319,4 +334,110 @@ pub fn as_tenants<S: TenantStore>(store: &S) -> &impl TenantStore {
 /// The store as an `AuditLog` only (`list`).
 pub fn as_audit<S: AuditLog>(store: &S) -> &impl AuditLog {
     store
+}
+
+/// One-time token `n` (digest [`token`] `n`) of `user` for `purpose`, created at
+/// `at(created)`, expiring at `at(expires)`.
+#[must_use]
+pub fn action_token(
+    n: u128,
+    user: UserId,
+    purpose: ActionPurpose,
+    created: i64,
+    expires: i64,
+) -> ActionToken {
+    ActionToken {
+        hash: token(n),
+        user_id: user,
+        purpose,
+        created_at: at(created),
+        expires_at: at(expires),
+    }
+}
+
+/// Issues a one-time token with no cooldown and no journal, for the user's current address
+/// (the user must exist and be active).
+pub async fn issue<S: UserStore>(store: &S, token: ActionToken) {
+    let to = store
+        .find_by_id(token.user_id)
+        .await
+        .expect("find_by_id")
+        .expect("the token's user exists")
+        .email;
+    let issued = store
+        .issue_action_token(token, &to, None, Journal::default())
+        .await
+        .expect("issue_action_token");
+    assert_eq!(
+        issued,
+        domain::ports::IssueOutcome::Issued,
+        "with no cooldown a token for the current address is always issued"
+    );
+}
+
+/// Message `n` of `kind`, queued at `at(created)`. Its sealed bytes are arbitrary (the store
+/// never opens them), distinct per message and include every byte value, so that a store that
+/// does not keep them as bytes is caught.
+#[must_use]
+pub fn mail(n: u128, kind: MailKind, created: i64) -> SealedMail {
+    let mut sealed = n.to_be_bytes().to_vec();
+    sealed.extend(0..=255u8);
+    SealedMail {
+        id: mail_id(n),
+        kind,
+        created_at: at(created),
+        sealed,
+    }
+}
+
+/// Queues `mail` as a change would: in the journal of a new user `n` (created with its own
+/// registration, so no other check's user collides with it).
+pub async fn queue<S: UserStore>(store: &S, n: u128, mail: Vec<SealedMail>) {
+    let user = new_user(
+        0xfeed_0000 + n,
+        &format!("queue{n}@example.com"),
+        &format!("queue{n}"),
+    );
+    store
+        .insert(
+            user,
+            Journal {
+                mail,
+                ..Journal::default()
+            },
+        )
+        .await
+        .expect("insert a user with mail");
+}
+
+/// Every message claimable at `at(now)` (leasing them until `at(now + 1)`), oldest first.
+pub async fn claim_at<S: Outbox>(store: &S, now: i64) -> Vec<ClaimedMail> {
+    store
+        .claim(at(now), at(now + 1), 1000)
+        .await
+        .expect("claim")
+}
+
+/// The ids of what [`claim_at`] claims.
+pub async fn claimed_ids<S: Outbox>(store: &S, now: i64) -> Vec<Uuid> {
+    claim_at(store, now)
+        .await
+        .into_iter()
+        .map(|c| c.mail.id)
+        .collect()
+}
+
+/// Far enough after [`BASE`] for every message of a check to be due.
+pub const LATER: i64 = 1_000_000_000;
+
+/// Panics unless the outbox holds no message, pending or given up: nothing is pending, nothing
+/// died since the epoch, and nothing is claimable even [`LATER`]. `why` names the rule.
+pub async fn assert_no_mail<S: Outbox>(store: &S, why: &str) {
+    let status = store
+        .status(DateTime::UNIX_EPOCH)
+        .await
+        .expect("outbox status");
+    assert_eq!(status, domain::ports::OutboxStatus::default(), "{why}");
+    let claimed = claim_at(store, LATER).await;
+    assert!(claimed.is_empty(), "{why}: {claimed:?}");
 }

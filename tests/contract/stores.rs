@@ -55,13 +55,13 @@
 //!   revoked or expired (the reuse is the more alarming fact).
 //! - `verify_email` changes the user (`email_verified`), so it bumps the version; a token of
 //!   another user is refused like an unknown one.
-//! - `list_for_user` orders sessions created at the same instant by id, greatest first (the
-//!   later of two time-ordered ids first), so that its order is deterministic.
 //! - `update` with the e-mail address the user already has is no change of address: it is
 //!   not a duplicate and leaves `email_verified` as it was. Any other address marks it
 //!   unverified. Like `insert`, when both the new e-mail and the new username are taken, the
 //!   e-mail is reported. An empty `UserChanges` still bumps the version. `is_active:
-//!   Some(false)` revokes the live sessions even of a user who was inactive already.
+//!   Some(false)` revokes the live sessions even of a user who was inactive already (there
+//!   are none unless they predate the rule that `SessionStore::create` refuses an inactive
+//!   user: the checks can no longer make one).
 //! - `update` checks, in this order: `NotFound`, `StaleVersion`, `LastAdmin(System)`,
 //!   `LastAdmin(Tenant(_))`; `delete`: `NotFound`, `LastAdmin(System)`,
 //!   `LastAdmin(Tenant(_))`. An inactive administrator is no active administrator: demoting,
@@ -97,12 +97,12 @@ use domain::ports::{
     UserStore,
 };
 
-pub use super::fixtures::{BASE, Store, at};
 use super::fixtures::{
-    as_sessions, as_users, assert_no_events, create, email, event_id, events, find_session,
-    find_user, insert, journal, name, new_session, new_user, password_hash, session_id, sorted,
-    tenant_id, token, user_id, username,
+    ALL, as_sessions, as_users, assert_no_events, create, email, event_id, events, find_session,
+    find_user, insert, issue, journal, name, new_session, new_user, password_hash, session_id,
+    sorted, tenant_id, token, user_id, username,
 };
+pub use super::fixtures::{BASE, Store, at};
 
 /// Generates one `#[tokio::test]` per store contract check, each given a fresh store by
 /// `$fresh` (an async fn, or closure returning a future, yielding `(store, guard)`); the
@@ -139,16 +139,21 @@ macro_rules! store_contract_tests {
             revoke_ends_only_the_users_own_live_session,
             revoke_all_returns_only_the_sessions_it_revoked,
             revoked_since_lists_revocations_from_the_instant_on,
-            list_for_user_without_sessions_is_empty,
-            list_for_user_returns_the_users_sessions_newest_first,
-            list_for_user_includes_revoked_and_expired_sessions,
-            list_for_user_orders_equal_creation_times_by_id,
+            list_live_without_sessions_is_empty,
+            list_live_returns_every_field_as_stored,
+            revoked_and_expired_sessions_are_kept_but_not_live,
+            list_live_orders_equal_creation_times_by_id,
             list_live_pages_the_live_sessions_newest_first,
             live_for_user_returns_exactly_the_unrevoked_sessions,
             find_action_token_reports_every_field_and_whether_it_was_spent,
             verify_email_spends_a_token_once,
             verify_email_refuses_expired_unknown_other_purpose_and_other_users_tokens,
             concurrent_email_verifications_spend_the_token_once,
+        );
+        $crate::store_contract_tests!(@each [$mode] $fresh; sessions:
+            create_session_refuses_a_password_changed_or_an_account_deactivated_since_the_check,
+            find_refresh_token_reads_a_token_without_spending_it,
+            a_login_racing_a_password_change_never_keeps_a_session_of_the_old_password,
         );
         $crate::store_contract_tests!(@each [$mode] $fresh; users:
             update_changes_email_role_and_activity,
@@ -210,6 +215,49 @@ macro_rules! store_contract_tests {
             add_member_fails_whole_when_its_journal_fails,
             change_role_fails_whole_when_its_journal_fails,
             remove_member_fails_whole_when_its_journal_fails,
+        );
+        // The journal's tokens and mail, one-time tokens, purges and the outbox.
+        $crate::store_contract_tests!(@each [$mode] $fresh; outbox:
+            claim_returns_due_messages_oldest_first_once_per_lease,
+            claim_takes_at_most_limit_oldest_first,
+            a_lapsed_lease_makes_a_message_claimable_again,
+            concurrent_claims_never_return_a_message_twice,
+            mark_sent_delivers_a_message_once,
+            mark_failed_with_a_retry_delays_and_counts_attempts,
+            mark_failed_without_a_retry_gives_up,
+            a_delivery_outranks_a_failure,
+            status_counts_pending_retrying_and_dead,
+            purge_before_deletes_only_finished_messages_bounded_by_limit,
+        );
+        $crate::store_contract_tests!(@each [$mode] $fresh; users:
+            issue_action_token_stores_the_token_with_its_journal,
+            issue_action_token_keeps_quiet_within_the_cooldown,
+            issue_action_token_for_an_unknown_user_is_not_found,
+            concurrent_issues_within_one_cooldown_issue_exactly_one,
+            reset_password_spends_the_token_once_and_revokes_every_session,
+            reset_password_refuses_expired_unknown_other_purpose_and_other_users_tokens,
+            concurrent_resets_spend_the_token_once,
+            purge_action_tokens_deletes_spent_and_expired_tokens_bounded_by_limit,
+            an_address_change_spends_the_users_unspent_tokens,
+            an_update_that_keeps_the_address_leaves_the_tokens_alone,
+            an_address_change_racing_a_reset_and_a_verification_is_serialised,
+            password_changed_at_is_when_the_password_was_last_set,
+            reset_password_spends_every_other_reset_token_of_the_user,
+            change_password_spends_the_users_unspent_reset_tokens,
+            issue_action_token_for_a_stale_address_or_an_inactive_user_writes_nothing,
+            an_issue_racing_an_address_change_leaves_no_live_token_for_the_old_address,
+        );
+        $crate::store_contract_tests!(@each [$mode] $fresh; stores:
+            purge_ended_deletes_ended_sessions_with_their_refresh_tokens,
+        );
+        $crate::store_contract_tests!(@each [$mode] $fresh; atomicity:
+            journal_tokens_and_mail_commit_with_the_change,
+            a_refused_change_stores_no_token_and_queues_no_mail,
+        );
+        $crate::store_contract_tests!(@broken [$mode] $fresh, $break_audit; atomicity:
+            issue_action_token_fails_whole_when_its_journal_fails,
+            reset_password_fails_whole_when_its_journal_fails,
+            tokens_and_mail_of_a_change_fail_with_its_journal,
         );
     };
     (@each [required] $fresh:expr; $module:ident: $($check:ident),+ $(,)?) => {
@@ -287,6 +335,7 @@ where
         updated_at: created,
         last_login_at: None,
         version: 1,
+        password_changed_at: created,
     };
     assert_eq!(
         insert(&store, grace).await,
@@ -1244,33 +1293,56 @@ where
     assert_eq!(list(31).await, vec![]);
 }
 
-async fn list<S: SessionStore>(store: &S, user: UserId) -> Vec<Session> {
-    store.list_for_user(user).await.expect("list_for_user")
+/// The user's sessions live at `at(when)`, as `list_live` returns them on one page.
+async fn live_at<S: SessionStore>(store: &S, user: UserId, when: i64) -> Vec<Session> {
+    let page = store
+        .list_live(user, at(when), ALL)
+        .await
+        .expect("list_live");
+    assert_eq!(
+        page.total,
+        page.items.len() as u64,
+        "one page holds them all"
+    );
+    page.items
 }
 
-/// `list_for_user` is empty for an unknown user and for a user without sessions, even when
-/// other users have some.
-pub async fn list_for_user_without_sessions_is_empty<S>(store: S)
+/// `list_live` is empty (with a total of 0) for an unknown user and for a user without
+/// sessions, even when other users have some.
+pub async fn list_live_without_sessions_is_empty<S>(store: S)
 where
     S: Store,
 {
-    assert_eq!(list(&store, user_id(9)).await, vec![], "empty store");
+    assert_eq!(
+        live_at(&store, user_id(9), 100).await,
+        vec![],
+        "empty store"
+    );
     insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
-    assert_eq!(list(&store, user_id(1)).await, vec![], "no sessions at all");
+    assert_eq!(
+        live_at(&store, user_id(1), 100).await,
+        vec![],
+        "no sessions at all"
+    );
     create(&store, new_session(1, user_id(2), 0, 1000)).await;
     assert_eq!(
-        list(&store, user_id(1)).await,
+        live_at(&store, user_id(1), 100).await,
         vec![],
         "only another user's"
     );
-    assert_eq!(list(&store, user_id(9)).await, vec![], "unknown user");
+    assert_eq!(
+        live_at(&store, user_id(9), 100).await,
+        vec![],
+        "unknown user"
+    );
 }
 
-/// `list_for_user` returns exactly the user's sessions, newest `created_at` first whatever
+/// `list_live` returns exactly the user's live sessions, newest `created_at` first whatever
 /// the order of creation and of ids, each with every field as stored: user agent and address
-/// (or none), `revoked_at` after a revocation, `last_used_at` after a rotation.
-pub async fn list_for_user_returns_the_users_sessions_newest_first<S>(store: S)
+/// (or none), tenant scope, `last_used_at` after a rotation; a revoked one drops out and is
+/// still found, with its `revoked_at`.
+pub async fn list_live_returns_every_field_as_stored<S>(store: S)
 where
     S: Store,
 {
@@ -1292,7 +1364,7 @@ where
     let bobs_last = create(&store, new_session(5, user_id(2), 40, 1000)).await;
 
     assert_eq!(
-        list(&store, user_id(1)).await,
+        live_at(&store, user_id(1), 45).await,
         vec![newest.clone(), middle.clone(), oldest.clone()],
         "as created, newest first"
     );
@@ -1312,16 +1384,12 @@ where
         ..oldest
     };
     assert_eq!(rotated, RefreshRotation::Rotated(oldest.clone()));
-    let expected = vec![
-        newest,
-        Session {
-            revoked_at: Some(at(50)),
-            ..middle
-        },
-        oldest,
-    ];
-    let listed = list(&store, user_id(1)).await;
-    assert_eq!(listed, expected, "after a revocation and a rotation");
+    let listed = live_at(&store, user_id(1), 70).await;
+    assert_eq!(
+        listed,
+        vec![newest, oldest],
+        "after a revocation and a rotation"
+    );
     for session in &listed {
         assert_eq!(
             &find_session(&store, session.id).await,
@@ -1329,17 +1397,26 @@ where
             "the list agrees with find"
         );
     }
+    assert_eq!(
+        find_session(&store, session_id(1)).await,
+        Session {
+            revoked_at: Some(at(50)),
+            ..middle
+        },
+        "the revoked session is kept, with its revocation"
+    );
 
     assert_eq!(
-        list(&store, user_id(2)).await,
+        live_at(&store, user_id(2), 70).await,
         vec![bobs_last, bobs_first],
         "only bob's"
     );
 }
 
-/// `list_for_user` includes revoked sessions (by `revoke` and by `revoke_all`) and expired
-/// ones, even sessions that expired long ago by the wall clock.
-pub async fn list_for_user_includes_revoked_and_expired_sessions<S>(store: S)
+/// Revoked sessions (by `revoke` and by `revoke_all`) and expired ones, even sessions that
+/// expired long ago by the wall clock, are kept (until purged) and found with every field;
+/// `list_live` lists none of them, `live_for_user` the expired ones never revoked.
+pub async fn revoked_and_expired_sessions_are_kept_but_not_live<S>(store: S)
 where
     S: Store,
 {
@@ -1365,27 +1442,21 @@ where
         vec![session_id(1), session_id(3), session_id(4)]
     );
 
-    assert_eq!(
-        list(&store, user_id(1)).await,
-        vec![
+    for (session, revoked_at) in [
+        (live, at(60)),
+        (revoked, at(50)),
+        (expired, at(60)),
+        (ancient, at(60)),
+    ] {
+        assert_eq!(
+            find_session(&store, session.id).await,
             Session {
-                revoked_at: Some(at(60)),
-                ..live
-            },
-            Session {
-                revoked_at: Some(at(50)),
-                ..revoked
-            },
-            Session {
-                revoked_at: Some(at(60)),
-                ..expired
-            },
-            Session {
-                revoked_at: Some(at(60)),
-                ..ancient
-            },
-        ]
-    );
+                revoked_at: Some(revoked_at),
+                ..session
+            }
+        );
+    }
+    assert_eq!(live_at(&store, user_id(1), 45).await, vec![], "all revoked");
 
     // Expired and never revoked.
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
@@ -1395,11 +1466,21 @@ where
         .await
         .expect("rotate");
     assert_eq!(dead, RefreshRotation::Dead(old.clone()), "it is expired");
-    assert_eq!(list(&store, user_id(2)).await, vec![old]);
+    assert_eq!(find_session(&store, session_id(5)).await, old);
+    assert_eq!(live_at(&store, user_id(2), 0).await, vec![], "expired");
+    assert_eq!(
+        store
+            .live_for_user(user_id(2))
+            .await
+            .expect("live_for_user"),
+        vec![session_id(5)],
+        "unrevoked"
+    );
 }
 
-/// Sessions created at the same instant are listed by id, greatest first, on every call.
-pub async fn list_for_user_orders_equal_creation_times_by_id<S>(store: S)
+/// Live sessions created at the same instant are listed by id, greatest first, on every
+/// call and on every page.
+pub async fn list_live_orders_equal_creation_times_by_id<S>(store: S)
 where
     S: Store,
 {
@@ -1409,18 +1490,29 @@ where
     }
     create(&store, new_session(5, user_id(1), 5, 1000)).await;
     create(&store, new_session(0, user_id(1), 20, 1000)).await;
+    let expected = [0, 4, 3, 2, 1, 5].map(session_id).to_vec();
     for _ in 0..3 {
-        let ids: Vec<SessionId> = list(&store, user_id(1))
+        let ids: Vec<SessionId> = live_at(&store, user_id(1), 100)
             .await
             .into_iter()
             .map(|s| s.id)
             .collect();
-        assert_eq!(
-            ids,
-            [0, 4, 3, 2, 1, 5].map(session_id).to_vec(),
-            "newest first, then by id descending"
-        );
+        assert_eq!(ids, expected, "newest first, then by id descending");
     }
+    let mut paged = Vec::new();
+    for page in 1..=3 {
+        let items = store
+            .list_live(
+                user_id(1),
+                at(100),
+                domain::ports::PageRequest { page, per_page: 2 },
+            )
+            .await
+            .expect("list_live")
+            .items;
+        paged.extend(items.into_iter().map(|s| s.id));
+    }
+    assert_eq!(paged, expected, "pages split the same order");
 }
 
 /// `list_live` pages exactly the user's sessions live at the instant asked (not revoked, not
@@ -1579,10 +1671,7 @@ where
             created_at: created,
             ..action_token(n, user_id(1), purpose, 100)
         };
-        store
-            .insert_action_token(issued.clone())
-            .await
-            .expect("insert_action_token");
+        issue(&store, issued.clone()).await;
         let stored = store
             .find_action_token(&token(n))
             .await
@@ -1628,10 +1717,11 @@ where
 {
     let before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
     insert(&store, new_user(2, "bob@example.com", "bob")).await;
-    store
-        .insert_action_token(action_token(1, user_id(1), ActionPurpose::VerifyEmail, 100))
-        .await
-        .expect("insert_action_token");
+    issue(
+        &store,
+        action_token(1, user_id(1), ActionPurpose::VerifyEmail, 100),
+    )
+    .await;
 
     let verified = store
         .verify_email(
@@ -1689,19 +1779,16 @@ where
 {
     let before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
     let bob = insert(&store, new_user(2, "bob@example.com", "bob")).await;
-    store
-        .insert_action_token(action_token(1, user_id(1), ActionPurpose::VerifyEmail, 100))
-        .await
-        .expect("insert_action_token");
-    store
-        .insert_action_token(action_token(
-            2,
-            user_id(1),
-            ActionPurpose::ResetPassword,
-            100,
-        ))
-        .await
-        .expect("insert_action_token");
+    issue(
+        &store,
+        action_token(1, user_id(1), ActionPurpose::VerifyEmail, 100),
+    )
+    .await;
+    issue(
+        &store,
+        action_token(2, user_id(1), ActionPurpose::ResetPassword, 100),
+    )
+    .await;
 
     for (hash, user, when, why) in [
         (token(1), 1, 100, "expired at its expiry instant"),
@@ -1750,15 +1837,11 @@ where
     let mut before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
     let store = Arc::new(store);
     for round in 0..ROUNDS {
-        store
-            .insert_action_token(action_token(
-                round,
-                user_id(1),
-                ActionPurpose::VerifyEmail,
-                100,
-            ))
-            .await
-            .expect("insert_action_token");
+        issue(
+            store.as_ref(),
+            action_token(round, user_id(1), ActionPurpose::VerifyEmail, 100),
+        )
+        .await;
         let start = Arc::new(tokio::sync::Barrier::new(CALLS as usize));
         let tasks: Vec<_> = (0..CALLS)
             .map(|i| {
@@ -1793,4 +1876,97 @@ where
             "round {round}: one journal written"
         );
     }
+}
+
+/// `purge_ended` deletes at most `limit` sessions that expired or were revoked strictly
+/// before `before`, with their refresh tokens (which are then unknown), and no other.
+pub async fn purge_ended_deletes_ended_sessions_with_their_refresh_tokens<S>(store: S)
+where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    // 1: expired at 100 (with a second, rotated-in refresh token). 2: revoked at 50.
+    // 3: live. 4: expires at 300. 5: revoked at 200.
+    for (n, expires) in [(1, 100), (2, 1000), (3, 1000), (4, 300), (5, 1000)] {
+        create(&store, new_session(n, user_id(1), 0, expires)).await;
+    }
+    let rotated = store
+        .rotate_refresh_token(&token(1), &token(11), at(10))
+        .await
+        .expect("rotate");
+    assert!(matches!(rotated, RefreshRotation::Rotated(_)));
+    for (n, when) in [(2, 50), (5, 200)] {
+        assert!(
+            store
+                .revoke(user_id(1), session_id(n), at(when), Journal::default())
+                .await
+                .expect("revoke")
+        );
+    }
+    let purge = |before: i64, limit: u32| {
+        let store = store.clone();
+        async move {
+            store
+                .purge_ended(at(before), limit)
+                .await
+                .expect("purge_ended")
+        }
+    };
+    assert_eq!(purge(200, 1).await, 1, "bounded by the limit");
+    assert_eq!(purge(200, 10).await, 1, "the other one ended before 200");
+    assert_eq!(purge(200, 10).await, 0, "nothing else ended before 200");
+    for (n, kept) in [(1, false), (2, false), (3, true), (4, true), (5, true)] {
+        assert_eq!(
+            as_sessions(&store)
+                .find(session_id(n))
+                .await
+                .expect("find")
+                .is_some(),
+            kept,
+            "session {n}"
+        );
+    }
+    for n in [1, 11, 2] {
+        assert!(
+            matches!(
+                store
+                    .rotate_refresh_token(&token(n), &token(100 + n), at(20))
+                    .await
+                    .expect("rotate"),
+                RefreshRotation::Unknown
+            ),
+            "refresh token {n} went with its session"
+        );
+    }
+    assert!(
+        matches!(
+            store
+                .rotate_refresh_token(&token(3), &token(103), at(20))
+                .await
+                .expect("rotate"),
+            RefreshRotation::Rotated(_)
+        ),
+        "a kept session still refreshes"
+    );
+    assert_eq!(
+        sorted(live(&store, user_id(1)).await),
+        vec![session_id(3), session_id(4)]
+    );
+    assert_eq!(purge(1001, 10).await, 3, "every session has ended by then");
+    for n in 1..=5 {
+        assert!(
+            as_sessions(&store)
+                .find(session_id(n))
+                .await
+                .expect("find")
+                .is_none(),
+            "session {n} is purged"
+        );
+    }
+    assert!(live(&store, user_id(1)).await.is_empty());
+    assert_eq!(
+        find_user(&store, user_id(1)).await.email.as_str(),
+        "ada@example.com",
+        "the user stays"
+    );
 }

@@ -1,23 +1,35 @@
 //! Contract checks for the administrators' side of `UserStore`: `update` of e-mail, role and
 //! activity (with the last-administrator guards), `delete`, and the searchable, sortable,
-//! paginated `list`. The conventions and decisions are those of [`stores`](super::stores).
+//! paginated `list`; and for its one-time tokens: `issue_action_token` (with its resend
+//! cooldown and its re-check of the recipient), `reset_password` and `change_password` (which
+//! spend every reset token of the user) and `purge_action_tokens`. The conventions and decisions are
+//! those of [`stores`](super::stores).
+//!
+//! # Decisions beyond the rustdoc of the port
+//!
+//! - The cooldown of `issue_action_token` counts every token of the user and purpose created
+//!   at or after `quiet_since`, spent or not.
+//! - `reset_password` bumps the version and sets `updated_at`, as `change_password` does, and
+//!   revokes every unrevoked session, expired or not.
+//! - `purge_action_tokens` deletes tokens spent or expired strictly before `before`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use domain::model::{
-    AuditAction, AuditEvent, AuditTarget, Journal, NewUser, PersonName, ProfileChanges,
+    AuditAction, AuditEvent, AuditTarget, Journal, MailKind, NewUser, PersonName, ProfileChanges,
     RefreshRotation, Role, SessionId, TenantRef, TenantRole, User, UserId,
 };
 use domain::ports::{
-    ActionPurpose, ActionToken, LastAdmin, Login, SessionStore, StoreError, TenantAdmin,
-    TenantStore, UniqueField, UserChanges, UserFilter, UserSort, UserStore,
+    ActionPurpose, ActionToken, IssueOutcome, LastAdmin, Login, SessionStore, StoreError,
+    TenantAdmin, TenantStore, UniqueField, UserChanges, UserFilter, UserSort, UserStore,
 };
 
 use super::fixtures::{
-    ALL, Store, add_member, as_sessions, as_tenants, as_users, assert_no_events, at, create,
-    create_tenant, email, event, events, find_session, find_user, insert, journal, name,
-    new_session, new_tenant, new_user, page, session_id, sorted, tenant_id, token, user_id, user_n,
-    username,
+    ALL, LATER, Store, action_token, add_member, as_sessions, as_tenants, as_users,
+    assert_no_events, assert_no_mail, at, claimed_ids, create, create_tenant, email, event,
+    event_id, events, find_session, find_user, insert, issue, journal, mail, mail_id, name,
+    new_session, new_tenant, new_user, page, password_hash, session_id, sorted, tenant_id, token,
+    user_id, user_n, username,
 };
 
 /// Only `is_active`.
@@ -330,7 +342,15 @@ where
         );
     }
 
-    create(&store, new_session(5, user_id(1), 20, 1000)).await;
+    // An inactive user gets no new session: a login that checked the password before the
+    // deactivation is refused by `create`. Deactivating again then finds nothing live.
+    let refused = as_sessions(&store)
+        .create(new_session(5, user_id(1), 20, 1000), Journal::default())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Changed)),
+        "a session of an inactive user: {refused:?}"
+    );
     let again = as_users(&store)
         .update(
             user_id(1),
@@ -341,15 +361,7 @@ where
         )
         .await
         .expect("deactivate again");
-    assert_eq!(
-        again.revoked,
-        vec![session_id(5)],
-        "Some(false) revokes whatever the user's activity was"
-    );
-    assert_eq!(
-        find_session(&store, session_id(5)).await.revoked_at,
-        Some(at(30))
-    );
+    assert_eq!(again.revoked, Vec::<SessionId>::new());
 }
 
 /// Demoting or deactivating the last active system administrator is `LastAdmin(System)` and
@@ -617,16 +629,17 @@ where
     create(&store, new_session(2, user_id(1), 0, 1000)).await;
     let bobs = create(&store, new_session(3, user_id(2), 0, 1000)).await;
     let bob = find_user(&store, user_id(2)).await;
-    store
-        .insert_action_token(ActionToken {
+    issue(
+        &store,
+        ActionToken {
             hash: token(10),
             user_id: user_id(1),
             purpose: ActionPurpose::VerifyEmail,
             created_at: at(0),
             expires_at: at(100),
-        })
-        .await
-        .expect("insert_action_token");
+        },
+    )
+    .await;
     create_tenant(
         &store,
         new_tenant(1, "lab", 0),
@@ -1261,4 +1274,1551 @@ where
             .is_none()
     );
     assert_eq!(events(&store).await.len(), 1, "no event of a refused batch");
+}
+
+/// A journal of event `n` (`action`) and message `n` (`kind`), both at `at(n)`: what a use
+/// case that mails a token hands the store.
+fn mailing(n: u128, action: AuditAction, kind: MailKind) -> Journal {
+    journal(n, action).with_mail(mail(n, kind, i64::try_from(n).expect("small")))
+}
+
+/// The ids of the stored events, oldest first.
+async fn event_ids<S: Store>(store: &S) -> Vec<domain::model::AuditEventId> {
+    let mut ids: Vec<_> = events(store).await.into_iter().map(|e| e.id).collect();
+    ids.reverse();
+    ids
+}
+
+/// Whether the token with digest `token(n)` is stored.
+async fn stored<S: UserStore>(store: &S, n: u128) -> bool {
+    store
+        .find_action_token(&token(n))
+        .await
+        .expect("find_action_token")
+        .is_some()
+}
+
+/// `issue_action_token` stores the token (every field, unspent) and writes its journal (the
+/// event and the message carrying the token).
+pub async fn issue_action_token_stores_the_token_with_its_journal<S>(store: S)
+where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let issued = action_token(1, user_id(1), ActionPurpose::ResetPassword, 5, 100);
+    let journal = mailing(
+        5,
+        AuditAction::UserPasswordResetRequested,
+        MailKind::PasswordReset,
+    );
+    assert_eq!(
+        store
+            .issue_action_token(
+                issued.clone(),
+                &email("ada@example.com"),
+                Some(at(0)),
+                journal
+            )
+            .await
+            .expect("issue_action_token"),
+        IssueOutcome::Issued,
+        "no earlier token: issued"
+    );
+    let found = store
+        .find_action_token(&token(1))
+        .await
+        .expect("find_action_token")
+        .expect("the token is stored");
+    assert_eq!(found.token, issued);
+    assert_eq!(found.used_at, None);
+    assert_eq!(event_ids(&store).await, vec![event_id(5)], "the event");
+    assert_eq!(
+        claimed_ids(&store, LATER).await,
+        vec![mail_id(5)],
+        "the message"
+    );
+}
+
+/// Within the cooldown (a token of the same user and purpose created at or after
+/// `quiet_since`) `issue_action_token` is `Cooldown` and writes nothing, neither the token nor
+/// its journal; before it, for another purpose, another user, or with no cooldown, it issues.
+pub async fn issue_action_token_keeps_quiet_within_the_cooldown<S>(store: S)
+where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    let reset = ActionPurpose::ResetPassword;
+    let verify = ActionPurpose::VerifyEmail;
+    for (n, user, purpose, created, quiet_since, expected, why) in [
+        (1, 1, reset, 10, Some(0), true, "the first token"),
+        (
+            2,
+            1,
+            reset,
+            20,
+            Some(10),
+            false,
+            "a token was created at quiet_since",
+        ),
+        (
+            3,
+            1,
+            reset,
+            25,
+            Some(11),
+            true,
+            "the last token was created before",
+        ),
+        (
+            4,
+            1,
+            reset,
+            26,
+            Some(25),
+            false,
+            "the cooldown counts the newest token",
+        ),
+        (5, 1, verify, 27, Some(0), true, "another purpose"),
+        (6, 2, reset, 28, Some(0), true, "another user"),
+        (7, 1, reset, 29, None, true, "no cooldown"),
+    ] {
+        let journal = mailing(
+            n,
+            AuditAction::UserPasswordResetRequested,
+            MailKind::PasswordReset,
+        );
+        let to = email(if user == 1 {
+            "ada@example.com"
+        } else {
+            "bob@example.com"
+        });
+        let issued = store
+            .issue_action_token(
+                action_token(n, user_id(user), purpose, created, 1000),
+                &to,
+                quiet_since.map(at),
+                journal,
+            )
+            .await
+            .expect("issue_action_token");
+        assert_eq!(
+            issued,
+            if expected {
+                IssueOutcome::Issued
+            } else {
+                IssueOutcome::Cooldown
+            },
+            "token {n}: {why}"
+        );
+        assert_eq!(stored(&store, n).await, expected, "token {n} stored: {why}");
+    }
+    let written = [1, 3, 5, 6, 7];
+    assert_eq!(
+        event_ids(&store).await,
+        written.map(event_id).to_vec(),
+        "the journals of the issued tokens only"
+    );
+    assert_eq!(
+        claimed_ids(&store, LATER).await,
+        written.map(mail_id).to_vec(),
+        "the messages of the issued tokens only"
+    );
+}
+
+/// A token for a user that does not exist is `NotFound` and writes nothing.
+pub async fn issue_action_token_for_an_unknown_user_is_not_found<S>(store: S)
+where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    for (n, quiet_since) in [(1, None), (2, Some(at(0)))] {
+        let result = store
+            .issue_action_token(
+                action_token(n, user_id(9), ActionPurpose::VerifyEmail, 10, 100),
+                &email("nobody@example.com"),
+                quiet_since,
+                mailing(n, AuditAction::UserRegistered, MailKind::Verification),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "{quiet_since:?}: {result:?}"
+        );
+        assert!(!stored(&store, n).await, "no token");
+    }
+    assert_no_events(&store, "a refused issue writes no journal").await;
+    assert_no_mail(&store, "a refused issue queues no mail").await;
+}
+
+/// Eight concurrent issues for one user and purpose with the same `quiet_since` issue exactly
+/// one token, writing one journal; repeated in rounds, each after the previous cooldown.
+pub async fn concurrent_issues_within_one_cooldown_issue_exactly_one<S>(store: S)
+where
+    S: Store,
+{
+    const CALLS: u128 = 8;
+    const ROUNDS: u128 = 4;
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let store = std::sync::Arc::new(store);
+    for round in 0..ROUNDS {
+        let since = i64::try_from(round * 100).expect("small");
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(CALLS as usize));
+        let tasks: Vec<_> = (0..CALLS)
+            .map(|i| {
+                let store = std::sync::Arc::clone(&store);
+                let start = std::sync::Arc::clone(&start);
+                let n = round * 100 + i + 1;
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let token =
+                        action_token(n, user_id(1), ActionPurpose::ResetPassword, since + 1, 1000);
+                    let journal = mailing(
+                        n,
+                        AuditAction::UserPasswordResetRequested,
+                        MailKind::PasswordReset,
+                    );
+                    store
+                        .issue_action_token(
+                            token,
+                            &email("ada@example.com"),
+                            Some(at(since)),
+                            journal,
+                        )
+                        .await
+                        .expect("issue_action_token")
+                })
+            })
+            .collect();
+        let mut issued = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                IssueOutcome::Issued => issued += 1,
+                IssueOutcome::Cooldown => {}
+                IssueOutcome::Stale => panic!("round {round}: the address did not change"),
+            }
+        }
+        assert_eq!(issued, 1, "round {round}: exactly one is issued");
+        let mut tokens = 0;
+        for i in 0..CALLS {
+            if stored(store.as_ref(), round * 100 + i + 1).await {
+                tokens += 1;
+            }
+        }
+        assert_eq!(tokens, 1, "round {round}: one token stored");
+        assert_eq!(
+            events(store.as_ref()).await.len() as u128,
+            round + 1,
+            "round {round}: one journal written"
+        );
+    }
+    assert_eq!(
+        claimed_ids(store.as_ref(), LATER).await.len() as u128,
+        ROUNDS,
+        "one message a round"
+    );
+}
+
+/// `reset_password` with a live reset token replaces the password hash, marks the address
+/// verified, bumps the version, revokes every unrevoked session of the user (returning
+/// them) and writes its journal, in one go; the token works once.
+pub async fn reset_password_spends_the_token_once_and_revokes_every_session<S>(store: S)
+where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    create(&store, new_session(2, user_id(1), 0, 20)).await;
+    create(&store, new_session(3, user_id(1), 0, 1000)).await;
+    create(&store, new_session(4, user_id(2), 0, 1000)).await;
+    assert!(
+        store
+            .revoke(user_id(1), session_id(3), at(5), Journal::default())
+            .await
+            .expect("revoke")
+    );
+    issue(
+        &store,
+        action_token(1, user_id(1), ActionPurpose::ResetPassword, 0, 100),
+    )
+    .await;
+    let before = find_user(&store, user_id(1)).await;
+    assert!(!before.email_verified);
+
+    let revoked = store
+        .reset_password(
+            &token(1),
+            user_id(1),
+            password_hash("reset"),
+            at(50),
+            mailing(
+                50,
+                AuditAction::UserPasswordReset,
+                MailKind::PasswordChanged,
+            ),
+        )
+        .await
+        .expect("reset_password")
+        .expect("the token is spendable");
+    assert_eq!(
+        sorted(revoked),
+        vec![session_id(1), session_id(2)],
+        "every unrevoked session, the expired one included"
+    );
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("the user exists");
+    assert_eq!(credentials.password_hash, password_hash("reset"));
+    let after = credentials.user;
+    assert!(after.email_verified, "the reset proved the mailbox");
+    assert_eq!(after.version, before.version + 1);
+    assert_eq!(after.updated_at, at(50));
+    for (session, revoked_at) in [(1, Some(at(50))), (2, Some(at(50))), (3, Some(at(5)))] {
+        assert_eq!(
+            find_session(&store, session_id(session)).await.revoked_at,
+            revoked_at,
+            "session {session}"
+        );
+    }
+    assert_eq!(
+        find_session(&store, session_id(4)).await.revoked_at,
+        None,
+        "another user's session"
+    );
+    assert_eq!(
+        store
+            .find_action_token(&token(1))
+            .await
+            .expect("find_action_token")
+            .expect("stored")
+            .used_at,
+        Some(at(50)),
+        "spent"
+    );
+
+    let again = store
+        .reset_password(
+            &token(1),
+            user_id(1),
+            password_hash("again"),
+            at(51),
+            mailing(
+                51,
+                AuditAction::UserPasswordReset,
+                MailKind::PasswordChanged,
+            ),
+        )
+        .await
+        .expect("reset_password");
+    assert_eq!(again, None, "a token is spent once");
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("the user exists");
+    assert_eq!(credentials.password_hash, password_hash("reset"));
+    assert_eq!(credentials.user, after, "nothing written");
+    assert_eq!(event_ids(&store).await, vec![event_id(50)]);
+    assert_eq!(claimed_ids(&store, LATER).await, vec![mail_id(50)]);
+    assert_eq!(
+        find_user(&store, user_id(2)).await.version,
+        1,
+        "the other user is untouched"
+    );
+}
+
+/// Expired (at or after `expires_at`), unknown, other-purpose and other users' tokens reset
+/// nothing and write nothing; the refused token still works before its expiry.
+pub async fn reset_password_refuses_expired_unknown_other_purpose_and_other_users_tokens<S>(
+    store: S,
+) where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let bob = insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    let before = find_user(&store, user_id(1)).await;
+    issue(
+        &store,
+        action_token(1, user_id(1), ActionPurpose::ResetPassword, 0, 100),
+    )
+    .await;
+    issue(
+        &store,
+        action_token(2, user_id(1), ActionPurpose::VerifyEmail, 0, 100),
+    )
+    .await;
+    for (hash, user, when, why) in [
+        (token(1), 1, 100, "expired at its expiry instant"),
+        (token(1), 1, 150, "expired"),
+        (token(2), 1, 50, "for another purpose"),
+        (token(3), 1, 50, "unknown"),
+        (token(1), 2, 50, "another user's"),
+    ] {
+        let result = store
+            .reset_password(
+                &hash,
+                user_id(user),
+                password_hash("nope"),
+                at(when),
+                mailing(1, AuditAction::UserPasswordReset, MailKind::PasswordChanged),
+            )
+            .await
+            .expect("reset_password");
+        assert_eq!(result, None, "{why}");
+    }
+    for (id, user) in [(1, &before), (2, &bob)] {
+        let credentials = store
+            .find_credentials_by_id(user_id(id))
+            .await
+            .expect("find_credentials_by_id")
+            .expect("the user exists");
+        assert_eq!(&credentials.user, user, "user {id}: nothing written");
+        assert_eq!(
+            credentials.password_hash,
+            password_hash(&format!("user-{id}"))
+        );
+    }
+    assert_eq!(find_session(&store, session_id(1)).await.revoked_at, None);
+    for n in [1, 2] {
+        assert_eq!(
+            store
+                .find_action_token(&token(n))
+                .await
+                .expect("find_action_token")
+                .expect("stored")
+                .used_at,
+            None,
+            "token {n} is unspent"
+        );
+    }
+    assert_no_events(&store, "a refused reset writes no journal").await;
+    assert_no_mail(&store, "a refused reset queues no mail").await;
+
+    let reset = store
+        .reset_password(
+            &token(1),
+            user_id(1),
+            password_hash("reset"),
+            at(99),
+            Journal::default(),
+        )
+        .await
+        .expect("reset_password");
+    assert_eq!(
+        reset,
+        Some(vec![session_id(1)]),
+        "the refusals spent nothing"
+    );
+}
+
+/// Of 8 concurrent resets with one token, exactly one succeeds (bumping the version once and
+/// writing its journal once); repeated with several tokens so that the calls really overlap.
+pub async fn concurrent_resets_spend_the_token_once<S>(store: S)
+where
+    S: Store,
+{
+    const CALLS: u128 = 8;
+    const ROUNDS: u128 = 4;
+    let mut before = insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    let store = std::sync::Arc::new(store);
+    for round in 0..ROUNDS {
+        issue(
+            store.as_ref(),
+            action_token(round, user_id(1), ActionPurpose::ResetPassword, 0, 100),
+        )
+        .await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(CALLS as usize));
+        let tasks: Vec<_> = (0..CALLS)
+            .map(|i| {
+                let store = std::sync::Arc::clone(&store);
+                let start = std::sync::Arc::clone(&start);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let n = 100 * (round + 1) + i;
+                    store
+                        .reset_password(
+                            &token(round),
+                            user_id(1),
+                            password_hash(&format!("reset-{n}")),
+                            at(10),
+                            journal(n, AuditAction::UserPasswordReset),
+                        )
+                        .await
+                        .expect("reset_password")
+                })
+            })
+            .collect();
+        let mut reset = 0;
+        for task in tasks {
+            if task.await.expect("task").is_some() {
+                reset += 1;
+            }
+        }
+        assert_eq!(reset, 1, "round {round}: exactly one spends the token");
+        let after = find_user(store.as_ref(), user_id(1)).await;
+        assert_eq!(
+            after.version,
+            before.version + 1,
+            "round {round}: one version bump"
+        );
+        before = after;
+        assert_eq!(
+            events(store.as_ref()).await.len() as u128,
+            round + 1,
+            "round {round}: one journal written"
+        );
+    }
+}
+
+/// `purge_action_tokens` deletes at most `limit` tokens spent or expired strictly before
+/// `before`, and no other.
+pub async fn purge_action_tokens_deletes_spent_and_expired_tokens_bounded_by_limit<S>(store: S)
+where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    // 1: spent at 10. 2: expired at 20. 3: live. 4: spent at 50. 5: expires at 30.
+    for (n, purpose, expires) in [
+        (1, ActionPurpose::VerifyEmail, 1000),
+        (2, ActionPurpose::ResetPassword, 20),
+        (3, ActionPurpose::VerifyEmail, 1000),
+        (4, ActionPurpose::ResetPassword, 1000),
+        (5, ActionPurpose::ResetPassword, 30),
+    ] {
+        issue(&store, action_token(n, user_id(1), purpose, 0, expires)).await;
+    }
+    assert!(
+        store
+            .verify_email(&token(1), user_id(1), at(10), Journal::default())
+            .await
+            .expect("verify_email")
+    );
+    assert!(
+        store
+            .reset_password(
+                &token(4),
+                user_id(1),
+                password_hash("reset"),
+                at(50),
+                Journal::default()
+            )
+            .await
+            .expect("reset_password")
+            .is_some()
+    );
+    let purge = |before: i64, limit: u32| {
+        let store = store.clone();
+        async move {
+            store
+                .purge_action_tokens(at(before), limit)
+                .await
+                .expect("purge_action_tokens")
+        }
+    };
+    assert_eq!(purge(30, 1).await, 1, "bounded by the limit");
+    assert_eq!(
+        purge(30, 10).await,
+        1,
+        "the other one spent or expired before 30"
+    );
+    assert_eq!(purge(30, 10).await, 0, "nothing else before 30");
+    for (n, kept) in [(1, false), (2, false), (3, true), (4, true), (5, true)] {
+        assert_eq!(stored(&store, n).await, kept, "token {n}");
+    }
+    assert_eq!(purge(51, 10).await, 2, "expired at 30 and spent at 50");
+    assert!(stored(&store, 3).await, "the live token stays");
+    assert_eq!(
+        find_user(&store, user_id(1)).await.version,
+        3,
+        "purging changes no user"
+    );
+}
+
+/// When the token with digest `token(n)` was spent (`None`: unspent); it must be stored.
+async fn used_at<S: UserStore>(store: &S, n: u128) -> Option<chrono::DateTime<chrono::Utc>> {
+    store
+        .find_action_token(&token(n))
+        .await
+        .expect("find_action_token")
+        .unwrap_or_else(|| panic!("token {n} is stored"))
+        .used_at
+}
+
+/// Only `email`.
+fn address(raw: &str) -> UserChanges {
+    UserChanges {
+        email: Some(email(raw)),
+        ..UserChanges::default()
+    }
+}
+
+/// A change of address spends (`used_at = at`) every unspent one-time token of the user,
+/// verification and password reset alike, before it writes its journal: the links mailed to
+/// the old address are refused afterwards (`reset_password` is `None`, `verify_email` is
+/// `false`, and neither writes anything), while the verification token that the change's own
+/// journal carries for the new address stays spendable. A token spent before keeps the time
+/// it was spent; another user's tokens are left alone.
+pub async fn an_address_change_spends_the_users_unspent_tokens<S>(store: S)
+where
+    S: Store,
+{
+    let reset = ActionPurpose::ResetPassword;
+    let verify = ActionPurpose::VerifyEmail;
+    insert(
+        &store,
+        NewUser {
+            email_verified: true,
+            ..new_user(1, "ada@example.com", "ada")
+        },
+    )
+    .await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    issue(&store, action_token(1, user_id(1), reset, 0, 1000)).await;
+    issue(&store, action_token(2, user_id(1), verify, 0, 1000)).await;
+    issue(&store, action_token(3, user_id(1), verify, 0, 1000)).await;
+    issue(&store, action_token(4, user_id(2), reset, 0, 1000)).await;
+    assert!(
+        store
+            .verify_email(&token(3), user_id(1), at(5), Journal::default())
+            .await
+            .expect("verify_email"),
+        "token 3 is spent before the change"
+    );
+
+    let fresh = action_token(6, user_id(1), verify, 20, 1000);
+    let moved = as_users(&store)
+        .update(
+            user_id(1),
+            address("countess@example.org"),
+            None,
+            at(20),
+            mailing(20, AuditAction::UserUpdated, MailKind::Verification).with_token(fresh.clone()),
+        )
+        .await
+        .expect("a change of address")
+        .user;
+    assert!(!moved.email_verified, "the new address is unverified");
+    for (n, spent, why) in [
+        (
+            1,
+            Some(at(20)),
+            "the old address's reset token is spent by the change",
+        ),
+        (
+            2,
+            Some(at(20)),
+            "the old address's verification token is spent by the change",
+        ),
+        (3, Some(at(5)), "a token spent before keeps its time"),
+        (4, None, "another user's token is left alone"),
+        (6, None, "the token of the change's own journal is unspent"),
+    ] {
+        assert_eq!(used_at(&store, n).await, spent, "token {n}: {why}");
+    }
+    assert_eq!(
+        store
+            .find_action_token(&token(6))
+            .await
+            .expect("find_action_token")
+            .expect("stored")
+            .token,
+        fresh
+    );
+
+    let reset_with_old = store
+        .reset_password(
+            &token(1),
+            user_id(1),
+            password_hash("attacker"),
+            at(21),
+            journal(21, AuditAction::UserPasswordReset),
+        )
+        .await
+        .expect("reset_password");
+    assert_eq!(
+        reset_with_old, None,
+        "a reset link of the old address is refused"
+    );
+    assert!(
+        !store
+            .verify_email(
+                &token(2),
+                user_id(1),
+                at(22),
+                journal(22, AuditAction::UserEmailVerified)
+            )
+            .await
+            .expect("verify_email"),
+        "a verification link of the old address is refused"
+    );
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("the user exists");
+    assert_eq!(credentials.user, moved, "the refused links wrote nothing");
+    assert_eq!(credentials.password_hash, password_hash("user-1"));
+    assert_eq!(
+        find_session(&store, session_id(1)).await.revoked_at,
+        None,
+        "the refused reset revoked nothing"
+    );
+    assert_eq!(
+        event_ids(&store).await,
+        vec![event_id(20)],
+        "only the change's journal"
+    );
+    assert_eq!(claimed_ids(&store, LATER).await, vec![mail_id(20)]);
+
+    assert!(
+        store
+            .verify_email(&token(6), user_id(1), at(23), Journal::default())
+            .await
+            .expect("verify_email"),
+        "the new address's token works"
+    );
+    assert!(find_user(&store, user_id(1)).await.email_verified);
+    assert!(
+        store
+            .reset_password(
+                &token(4),
+                user_id(2),
+                password_hash("bob-reset"),
+                at(24),
+                Journal::default()
+            )
+            .await
+            .expect("reset_password")
+            .is_some(),
+        "another user's token still works"
+    );
+}
+
+/// An update that does not change the address (none given, or the address the user has in
+/// another case), and a change of address the store refuses (a stale version, a taken
+/// address), spend no token: the user's reset and verification links keep working.
+pub async fn an_update_that_keeps_the_address_leaves_the_tokens_alone<S>(store: S)
+where
+    S: Store,
+{
+    insert(
+        &store,
+        NewUser {
+            email_verified: true,
+            ..new_user(1, "ada@example.com", "ada")
+        },
+    )
+    .await;
+    insert(&store, new_user(2, "carol@example.com", "carol")).await;
+    issue(
+        &store,
+        action_token(1, user_id(1), ActionPurpose::ResetPassword, 0, 1000),
+    )
+    .await;
+    issue(
+        &store,
+        action_token(2, user_id(1), ActionPurpose::VerifyEmail, 0, 1000),
+    )
+    .await;
+
+    let profile = UserChanges {
+        profile: ProfileChanges {
+            first_name: Some(name("Augusta")),
+            ..ProfileChanges::default()
+        },
+        ..UserChanges::default()
+    };
+    update(&store, user_id(1), profile, 10).await;
+    update(&store, user_id(1), role(Role::Admin), 11).await;
+    let same = update(&store, user_id(1), address("ADA@Example.com"), 12).await;
+    assert!(same.email_verified, "the same address is no change");
+    for n in [1, 2] {
+        assert_eq!(
+            used_at(&store, n).await,
+            None,
+            "token {n}: no change of address"
+        );
+    }
+
+    let stale = as_users(&store)
+        .update(
+            user_id(1),
+            address("countess@example.org"),
+            Some(1),
+            at(13),
+            journal(13, AuditAction::UserUpdated),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::StaleVersion)),
+        "a stale version: {stale:?}"
+    );
+    let taken = as_users(&store)
+        .update(
+            user_id(1),
+            address("carol@example.com"),
+            None,
+            at(14),
+            journal(14, AuditAction::UserUpdated),
+        )
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::Duplicate(UniqueField::Email))),
+        "a taken address: {taken:?}"
+    );
+    for n in [1, 2] {
+        assert_eq!(
+            used_at(&store, n).await,
+            None,
+            "token {n}: a refused change of address spends nothing"
+        );
+    }
+    assert_no_events(&store, "the refused changes wrote no journal").await;
+
+    assert!(
+        store
+            .verify_email(&token(2), user_id(1), at(20), Journal::default())
+            .await
+            .expect("verify_email"),
+        "the verification link still works"
+    );
+    assert!(
+        store
+            .reset_password(
+                &token(1),
+                user_id(1),
+                password_hash("reset"),
+                at(21),
+                Journal::default()
+            )
+            .await
+            .expect("reset_password")
+            .is_some(),
+        "the reset link still works"
+    );
+}
+
+/// A change of address racing a reset and a verification with the old address's tokens:
+/// every call succeeds (none fails on a lock conflict between them), and whatever the order,
+/// the user ends with the new address unverified (a reset or verification that came first is
+/// undone by the change's unverifying, one that came after is refused), the old tokens spent,
+/// and the new address's token spendable. Repeated with several users so that the calls
+/// really overlap.
+pub async fn an_address_change_racing_a_reset_and_a_verification_is_serialised<S>(store: S)
+where
+    S: Store,
+{
+    const ROUNDS: u128 = 8;
+    let store = std::sync::Arc::new(store);
+    for round in 0..ROUNDS {
+        let user = 10 + round;
+        let (reset_token, verify_token, fresh_token) = (100 * user, 100 * user + 1, 100 * user + 2);
+        insert(
+            store.as_ref(),
+            new_user(
+                user,
+                &format!("old{round}@example.com"),
+                &format!("racer{round}"),
+            ),
+        )
+        .await;
+        issue(
+            store.as_ref(),
+            action_token(
+                reset_token,
+                user_id(user),
+                ActionPurpose::ResetPassword,
+                0,
+                1000,
+            ),
+        )
+        .await;
+        issue(
+            store.as_ref(),
+            action_token(
+                verify_token,
+                user_id(user),
+                ActionPurpose::VerifyEmail,
+                0,
+                1000,
+            ),
+        )
+        .await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(3));
+        let change = tokio::spawn({
+            let (store, start) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&start));
+            async move {
+                start.wait().await;
+                let fresh = action_token(
+                    fresh_token,
+                    user_id(user),
+                    ActionPurpose::VerifyEmail,
+                    10,
+                    1000,
+                );
+                as_users(store.as_ref())
+                    .update(
+                        user_id(user),
+                        address(&format!("new{round}@example.com")),
+                        None,
+                        at(10),
+                        Journal::default().with_token(fresh),
+                    )
+                    .await
+                    .map(drop)
+            }
+        });
+        let reset = tokio::spawn({
+            let (store, start) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&start));
+            async move {
+                start.wait().await;
+                store
+                    .reset_password(
+                        &token(reset_token),
+                        user_id(user),
+                        password_hash("reset"),
+                        at(10),
+                        Journal::default(),
+                    )
+                    .await
+            }
+        });
+        let verification = tokio::spawn({
+            let (store, start) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&start));
+            async move {
+                start.wait().await;
+                store
+                    .verify_email(
+                        &token(verify_token),
+                        user_id(user),
+                        at(10),
+                        Journal::default(),
+                    )
+                    .await
+            }
+        });
+        let changed = change.await.expect("task");
+        let reset = reset.await.expect("task");
+        let verified = verification.await.expect("task");
+        assert!(
+            changed.is_ok() && reset.is_ok() && verified.is_ok(),
+            "round {round}: every call succeeds: {changed:?}, {reset:?}, {verified:?}"
+        );
+        let credentials = store
+            .find_credentials_by_id(user_id(user))
+            .await
+            .expect("find_credentials_by_id")
+            .expect("the user exists");
+        assert_eq!(
+            credentials.user.email,
+            email(&format!("new{round}@example.com")),
+            "round {round}"
+        );
+        assert!(
+            !credentials.user.email_verified,
+            "round {round}: no link of the old address verified the new one ({reset:?}, {verified:?})"
+        );
+        let reset_applied = matches!(reset, Ok(Some(_)));
+        assert_eq!(
+            credentials.password_hash,
+            if reset_applied {
+                password_hash("reset")
+            } else {
+                password_hash(&format!("user-{user}"))
+            },
+            "round {round}: the password is the reset's exactly when the reset succeeded"
+        );
+        for n in [reset_token, verify_token] {
+            assert_eq!(
+                used_at(store.as_ref(), n).await,
+                Some(at(10)),
+                "round {round}: old token {n} is spent, by its call or by the change"
+            );
+        }
+        assert_eq!(
+            used_at(store.as_ref(), fresh_token).await,
+            None,
+            "round {round}: the new address's token is unspent"
+        );
+    }
+}
+
+/// `password_changed_at` is when the password was last set: the creation time for `insert`,
+/// `insert_many` and a tenant's new admin, `at` for `change_password` and `reset_password`;
+/// nothing else moves it (a profile change, a login, a refused reset), and every read
+/// (`find_by_id`, both `find_credentials`, `list`) reports it, to the microsecond.
+pub async fn password_changed_at_is_when_the_password_was_last_set<S>(store: S)
+where
+    S: Store,
+{
+    let created = at(7) + chrono::TimeDelta::microseconds(123_456);
+    let ada = insert(
+        &store,
+        NewUser {
+            created_at: created,
+            ..new_user(1, "ada@example.com", "ada")
+        },
+    )
+    .await;
+    assert_eq!(ada.password_changed_at, created, "insert returns it");
+    assert_eq!(
+        find_user(&store, user_id(1)).await.password_changed_at,
+        created
+    );
+
+    as_users(&store)
+        .insert_many(
+            vec![
+                NewUser {
+                    created_at: at(8),
+                    ..new_user(2, "bob@example.com", "bob")
+                },
+                NewUser {
+                    created_at: at(8),
+                    ..new_user(3, "cyrus@example.com", "cyrus")
+                },
+            ],
+            Journal::default(),
+        )
+        .await
+        .expect("insert_many");
+    for n in [2, 3] {
+        assert_eq!(
+            find_user(&store, user_id(n)).await.password_changed_at,
+            at(8),
+            "insert_many, user {n}"
+        );
+    }
+    create_tenant(
+        &store,
+        new_tenant(1, "lab", 9),
+        Some(TenantAdmin::New(NewUser {
+            created_at: at(9),
+            ..new_user(4, "dee@example.com", "dee")
+        })),
+    )
+    .await;
+    assert_eq!(
+        find_user(&store, user_id(4)).await.password_changed_at,
+        at(9),
+        "a tenant's new admin"
+    );
+
+    let renamed = update(
+        &store,
+        user_id(1),
+        UserChanges {
+            profile: ProfileChanges {
+                first_name: Some(name("Augusta")),
+                ..ProfileChanges::default()
+            },
+            ..UserChanges::default()
+        },
+        20,
+    )
+    .await;
+    assert_eq!(renamed.updated_at, at(20));
+    assert_eq!(
+        renamed.password_changed_at, created,
+        "a profile change is no password change"
+    );
+    create(&store, new_session(1, user_id(1), 25, 1000)).await;
+    assert_eq!(
+        find_user(&store, user_id(1)).await.password_changed_at,
+        created,
+        "a login is no password change"
+    );
+
+    store
+        .change_password(
+            user_id(1),
+            password_hash("changed"),
+            Some(session_id(1)),
+            at(30),
+            Journal::default(),
+        )
+        .await
+        .expect("change_password");
+    let changed = find_user(&store, user_id(1)).await;
+    assert_eq!(changed.password_changed_at, at(30), "change_password");
+    assert_eq!(changed.updated_at, at(30));
+    let by_id = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("exists");
+    assert_eq!(by_id.user, changed);
+    let by_login = store
+        .find_credentials(&Login::Email(email("ada@example.com")))
+        .await
+        .expect("find_credentials")
+        .expect("exists");
+    assert_eq!(by_login.user, changed);
+    assert_eq!(
+        find_user(&store, user_id(2)).await.password_changed_at,
+        at(8),
+        "another user's is untouched"
+    );
+
+    issue(
+        &store,
+        action_token(1, user_id(1), ActionPurpose::ResetPassword, 30, 100),
+    )
+    .await;
+    store
+        .reset_password(
+            &token(1),
+            user_id(1),
+            password_hash("reset"),
+            at(40),
+            Journal::default(),
+        )
+        .await
+        .expect("reset_password")
+        .expect("the token is spendable");
+    let reset = find_user(&store, user_id(1)).await;
+    assert_eq!(reset.password_changed_at, at(40), "reset_password");
+    let refused = store
+        .reset_password(
+            &token(1),
+            user_id(1),
+            password_hash("again"),
+            at(50),
+            Journal::default(),
+        )
+        .await
+        .expect("reset_password");
+    assert_eq!(refused, None);
+    assert_eq!(
+        find_user(&store, user_id(1)).await.password_changed_at,
+        at(40),
+        "a refused reset sets nothing"
+    );
+
+    let listed = as_users(&store)
+        .list(UserFilter::default(), UserSort::CreatedAt, ALL)
+        .await
+        .expect("list");
+    let mut times: Vec<_> = listed
+        .items
+        .iter()
+        .map(|user| (user.id, user.password_changed_at))
+        .collect();
+    times.sort();
+    assert_eq!(
+        times,
+        vec![
+            (user_id(1), at(40)),
+            (user_id(2), at(8)),
+            (user_id(3), at(8)),
+            (user_id(4), at(9)),
+        ],
+        "list"
+    );
+}
+
+/// `reset_password` spends, with the presented token, every other unspent reset token of the
+/// user (expired or not), so that an older reset mail cannot set the password again over the
+/// one just set; the user's verification tokens and another user's reset tokens are left
+/// alone, and a reset token spent earlier keeps its time.
+pub async fn reset_password_spends_every_other_reset_token_of_the_user<S>(store: S)
+where
+    S: Store,
+{
+    let reset = ActionPurpose::ResetPassword;
+    let verify = ActionPurpose::VerifyEmail;
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    // Token 6 is spent by a first reset, before the others are issued.
+    issue(&store, action_token(6, user_id(1), reset, 0, 1000)).await;
+    assert!(
+        store
+            .reset_password(
+                &token(6),
+                user_id(1),
+                password_hash("first"),
+                at(10),
+                Journal::default()
+            )
+            .await
+            .expect("reset_password")
+            .is_some()
+    );
+    // Three reset mails (one a cooldown), one of them expired; a verification; Bob's reset.
+    issue(&store, action_token(1, user_id(1), reset, 20, 1000)).await;
+    issue(&store, action_token(2, user_id(1), reset, 30, 1000)).await;
+    issue(&store, action_token(3, user_id(1), reset, 15, 40)).await;
+    issue(&store, action_token(4, user_id(1), verify, 20, 1000)).await;
+    issue(&store, action_token(5, user_id(2), reset, 20, 1000)).await;
+
+    let revoked = store
+        .reset_password(
+            &token(2),
+            user_id(1),
+            password_hash("owner"),
+            at(50),
+            mailing(
+                50,
+                AuditAction::UserPasswordReset,
+                MailKind::PasswordChanged,
+            ),
+        )
+        .await
+        .expect("reset_password");
+    assert!(revoked.is_some(), "the owner's reset with the newest mail");
+    for (n, spent, why) in [
+        (
+            1,
+            Some(at(50)),
+            "an older reset token is spent with the reset",
+        ),
+        (2, Some(at(50)), "the presented token"),
+        (3, Some(at(50)), "an expired unspent reset token too"),
+        (4, None, "a verification token is left alone"),
+        (5, None, "another user's reset token is left alone"),
+        (6, Some(at(10)), "a token spent before keeps its time"),
+    ] {
+        assert_eq!(used_at(&store, n).await, spent, "token {n}: {why}");
+    }
+    let after = find_user(&store, user_id(1)).await;
+
+    let again = store
+        .reset_password(
+            &token(1),
+            user_id(1),
+            password_hash("attacker"),
+            at(51),
+            mailing(
+                51,
+                AuditAction::UserPasswordReset,
+                MailKind::PasswordChanged,
+            ),
+        )
+        .await
+        .expect("reset_password");
+    assert_eq!(again, None, "the older reset mail is refused");
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("the user exists");
+    assert_eq!(credentials.password_hash, password_hash("owner"));
+    assert_eq!(credentials.user, after, "the refused reset wrote nothing");
+    assert_eq!(event_ids(&store).await, vec![event_id(50)]);
+    assert_eq!(claimed_ids(&store, LATER).await, vec![mail_id(50)]);
+
+    assert!(
+        store
+            .verify_email(&token(4), user_id(1), at(52), Journal::default())
+            .await
+            .expect("verify_email"),
+        "the verification token still works"
+    );
+    assert!(
+        store
+            .reset_password(
+                &token(5),
+                user_id(2),
+                password_hash("bob-reset"),
+                at(53),
+                Journal::default()
+            )
+            .await
+            .expect("reset_password")
+            .is_some(),
+        "another user's reset token still works"
+    );
+}
+
+/// `change_password` spends every unspent reset token of the user in its transaction, so that
+/// a reset mail sent before cannot set the password over the one the owner just chose; the
+/// user's verification tokens and another user's reset tokens are left alone. A refused
+/// change (an unknown user) spends nothing.
+pub async fn change_password_spends_the_users_unspent_reset_tokens<S>(store: S)
+where
+    S: Store,
+{
+    let reset = ActionPurpose::ResetPassword;
+    let verify = ActionPurpose::VerifyEmail;
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    issue(&store, action_token(1, user_id(1), reset, 0, 1000)).await;
+    issue(&store, action_token(2, user_id(1), reset, 10, 1000)).await;
+    issue(&store, action_token(3, user_id(1), verify, 0, 1000)).await;
+    issue(&store, action_token(4, user_id(2), reset, 0, 1000)).await;
+
+    let unknown = store
+        .change_password(
+            user_id(9),
+            password_hash("nobody"),
+            None,
+            at(20),
+            Journal::default(),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound)),
+        "an unknown user: {unknown:?}"
+    );
+    for n in 1..=4 {
+        assert_eq!(
+            used_at(&store, n).await,
+            None,
+            "token {n}: a refused change spends nothing"
+        );
+    }
+
+    store
+        .change_password(
+            user_id(1),
+            password_hash("changed"),
+            Some(session_id(1)),
+            at(30),
+            journal(30, AuditAction::UserPasswordChanged),
+        )
+        .await
+        .expect("change_password");
+    for (n, spent, why) in [
+        (1, Some(at(30)), "a reset token is spent by the change"),
+        (2, Some(at(30)), "every reset token"),
+        (3, None, "a verification token is left alone"),
+        (4, None, "another user's reset token is left alone"),
+    ] {
+        assert_eq!(used_at(&store, n).await, spent, "token {n}: {why}");
+    }
+    let after = find_user(&store, user_id(1)).await;
+
+    let reset_after = store
+        .reset_password(
+            &token(1),
+            user_id(1),
+            password_hash("attacker"),
+            at(31),
+            journal(31, AuditAction::UserPasswordReset),
+        )
+        .await
+        .expect("reset_password");
+    assert_eq!(
+        reset_after, None,
+        "a reset mail sent before the change is refused"
+    );
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("the user exists");
+    assert_eq!(credentials.password_hash, password_hash("changed"));
+    assert_eq!(credentials.user, after, "the refused reset wrote nothing");
+    assert_eq!(
+        find_session(&store, session_id(1)).await.revoked_at,
+        None,
+        "the refused reset revoked nothing"
+    );
+    assert_eq!(event_ids(&store).await, vec![event_id(30)]);
+
+    assert!(
+        store
+            .verify_email(&token(3), user_id(1), at(32), Journal::default())
+            .await
+            .expect("verify_email"),
+        "the verification token still works"
+    );
+    assert!(
+        store
+            .reset_password(
+                &token(4),
+                user_id(2),
+                password_hash("bob-reset"),
+                at(33),
+                Journal::default()
+            )
+            .await
+            .expect("reset_password")
+            .is_some(),
+        "another user's reset token still works"
+    );
+}
+
+/// `issue_action_token` for an address that is not (any more) the user's, or for an inactive
+/// user, is `Stale` and writes nothing: no token, no event, no message. This is checked before
+/// the cooldown. For the user's current address it issues.
+pub async fn issue_action_token_for_a_stale_address_or_an_inactive_user_writes_nothing<S>(store: S)
+where
+    S: Store,
+{
+    let reset = ActionPurpose::ResetPassword;
+    let verify = ActionPurpose::VerifyEmail;
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    insert(&store, new_user(3, "cyrus@example.com", "cyrus")).await;
+    // Ada's address changes after a caller read her user; Bob is deactivated; Cyrus has a
+    // token within the cooldown.
+    update(&store, user_id(1), address("countess@example.org"), 10).await;
+    update(&store, user_id(2), activity(false), 10).await;
+    issue(&store, action_token(9, user_id(3), reset, 15, 1000)).await;
+    for (n, user, to, purpose, quiet_since, why) in [
+        (
+            1,
+            1,
+            "ada@example.com",
+            reset,
+            None,
+            "the old address, a reset",
+        ),
+        (
+            2,
+            1,
+            "ada@example.com",
+            verify,
+            Some(0),
+            "the old address, a verification",
+        ),
+        (
+            3,
+            1,
+            "bob@example.com",
+            reset,
+            None,
+            "another user's address",
+        ),
+        (4, 2, "bob@example.com", reset, None, "an inactive user"),
+        (
+            5,
+            2,
+            "bob@example.com",
+            verify,
+            Some(0),
+            "an inactive user, a verification",
+        ),
+        (
+            6,
+            3,
+            "someone@example.com",
+            reset,
+            Some(10),
+            "a stale address within the cooldown: stale first",
+        ),
+    ] {
+        let outcome = store
+            .issue_action_token(
+                action_token(n, user_id(user), purpose, 20, 1000),
+                &email(to),
+                quiet_since.map(at),
+                mailing(
+                    n,
+                    AuditAction::UserPasswordResetRequested,
+                    MailKind::PasswordReset,
+                ),
+            )
+            .await
+            .expect("issue_action_token");
+        assert_eq!(outcome, IssueOutcome::Stale, "token {n}: {why}");
+        assert!(!stored(&store, n).await, "token {n}: no token, {why}");
+    }
+    assert_no_events(&store, "a stale issue writes no journal").await;
+    assert_no_mail(&store, "a stale issue queues no mail").await;
+
+    let current = store
+        .issue_action_token(
+            action_token(7, user_id(1), reset, 20, 1000),
+            &email("countess@example.org"),
+            Some(at(0)),
+            mailing(
+                7,
+                AuditAction::UserPasswordResetRequested,
+                MailKind::PasswordReset,
+            ),
+        )
+        .await
+        .expect("issue_action_token");
+    assert_eq!(current, IssueOutcome::Issued, "the current address");
+    assert!(stored(&store, 7).await);
+    assert_eq!(event_ids(&store).await, vec![event_id(7)]);
+    assert_eq!(claimed_ids(&store, LATER).await, vec![mail_id(7)]);
+}
+
+/// An issue for the user's address racing a change of that address: whichever comes first, no
+/// live token for the old address is left. Either the issue is `Stale` and stores nothing, or
+/// it is `Issued` and the change, serialised after it, spends the token. Repeated with several
+/// users so that the calls really overlap.
+pub async fn an_issue_racing_an_address_change_leaves_no_live_token_for_the_old_address<S>(store: S)
+where
+    S: Store,
+{
+    const ROUNDS: u128 = 8;
+    let store = std::sync::Arc::new(store);
+    let mut issued = 0;
+    for round in 0..ROUNDS {
+        let user = 10 + round;
+        let old = format!("old{round}@example.com");
+        insert(
+            store.as_ref(),
+            new_user(user, &old, &format!("racer{round}")),
+        )
+        .await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let change = tokio::spawn({
+            let (store, start) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&start));
+            async move {
+                start.wait().await;
+                as_users(store.as_ref())
+                    .update(
+                        user_id(user),
+                        address(&format!("new{round}@example.com")),
+                        None,
+                        at(10),
+                        Journal::default(),
+                    )
+                    .await
+                    .map(drop)
+            }
+        });
+        let issue = tokio::spawn({
+            let (store, start) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&start));
+            async move {
+                start.wait().await;
+                store
+                    .issue_action_token(
+                        action_token(user, user_id(user), ActionPurpose::ResetPassword, 5, 1000),
+                        &email(&old),
+                        Some(at(0)),
+                        mailing(
+                            user,
+                            AuditAction::UserPasswordResetRequested,
+                            MailKind::PasswordReset,
+                        ),
+                    )
+                    .await
+            }
+        });
+        let changed = change.await.expect("task");
+        let outcome = issue.await.expect("task");
+        assert!(changed.is_ok(), "round {round}: the change: {changed:?}");
+        match outcome {
+            Ok(IssueOutcome::Issued) => {
+                issued += 1;
+                assert_eq!(
+                    used_at(store.as_ref(), user).await,
+                    Some(at(10)),
+                    "round {round}: issued first, the token is spent by the change"
+                );
+            }
+            Ok(IssueOutcome::Stale) => assert!(
+                !stored(store.as_ref(), user).await,
+                "round {round}: the change came first, no token"
+            ),
+            other => panic!("round {round}: Issued or Stale, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        events(store.as_ref()).await.len(),
+        issued,
+        "a journal for every issued token only"
+    );
 }

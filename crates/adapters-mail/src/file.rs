@@ -1,4 +1,7 @@
 //! `FileMailer`: the [`Mailer`] port writing one `.eml` file per message into a folder.
+//!
+//! The embedded default: a newcomer's `cargo run` needs no mail server, and the messages
+//! (tokens included) can be read from the folder.
 
 use std::fs;
 use std::io::Write as _;
@@ -6,25 +9,15 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use domain::ports::{MailError, Mailer, OutgoingMail};
+use domain::model::OutgoingMail;
+use domain::ports::{MailError, Mailer};
 use uuid::Uuid;
 
-use crate::message::{Message, render, single_line};
+use crate::message::{Sender, SenderError};
 
-/// Why a [`FileMailer`] could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FileMailerError {
-    /// The sender address is empty.
-    #[error("the sender address must not be empty")]
-    EmptyFrom,
-    /// The sender address holds a line break or another control character.
-    #[error("the sender address must not contain line breaks or control characters")]
-    InvalidFrom,
-}
-
-/// Writes every message as an RFC 5322 file `<UTC time>-<UUID v7>.eml` in a folder (created
-/// when missing), so the files sort by time and never collide (the UUID is unique even within
-/// one microsecond, and the file is created with `create_new`). Nothing is sent.
+/// Writes every message as an RFC 5322 file `<UTC time>-<message id>.eml` in a folder (created
+/// when missing), so the files sort by time and never collide (the outbox id is unique, and
+/// the file is created with `create_new`). Nothing is sent.
 ///
 /// Each file is written under a hidden temporary name and then renamed, so a reader watching
 /// the folder never sees half a message. Messages hold live tokens: the folder must be as
@@ -32,9 +25,7 @@ pub enum FileMailerError {
 #[derive(Debug, Clone)]
 pub struct FileMailer {
     dir: PathBuf,
-    from: String,
-    /// Right-hand side of the Message-ID: the sender's domain.
-    id_domain: String,
+    sender: Sender,
 }
 
 impl FileMailer {
@@ -42,31 +33,11 @@ impl FileMailer {
     /// `UMS <no-reply@example.com>`.
     ///
     /// # Errors
-    /// [`FileMailerError`] when `from` is empty or contains a control character (a line break
-    /// would let it add headers).
-    pub fn new(dir: PathBuf, from: String) -> Result<Self, FileMailerError> {
-        if from.trim().is_empty() {
-            return Err(FileMailerError::EmptyFrom);
-        }
-        if from.chars().any(char::is_control) {
-            return Err(FileMailerError::InvalidFrom);
-        }
-        let from = from.trim().to_owned();
-        let id_domain = from
-            .rsplit_once('@')
-            .map(|(_, domain)| domain.trim_end_matches('>').trim())
-            .filter(|domain| {
-                !domain.is_empty()
-                    && domain
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-            })
-            .unwrap_or("localhost")
-            .to_owned();
+    /// [`SenderError`] when `from` is not a mailbox.
+    pub fn new(dir: PathBuf, from: &str) -> Result<Self, SenderError> {
         Ok(Self {
             dir,
-            from,
-            id_domain,
+            sender: Sender::parse(from)?,
         })
     }
 
@@ -109,29 +80,16 @@ fn write_atomically(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<
 
 #[async_trait]
 impl Mailer for FileMailer {
-    async fn send(&self, mail: OutgoingMail) -> Result<(), MailError> {
+    async fn send(&self, id: Uuid, mail: OutgoingMail) -> Result<(), MailError> {
         let now = Utc::now();
-        let id = Uuid::now_v7();
         let name = format!("{}-{id}.eml", now.format("%Y%m%dT%H%M%S%.6fZ"));
-        let contents = render(&Message {
-            from: &self.from,
-            to: mail.to.as_str(),
-            subject: &mail.subject,
-            date: &now.to_rfc2822(),
-            message_id: &format!("{id}@{}", self.id_domain),
-            body: &mail.text,
-        });
+        let contents = self.sender.compose(id, &mail)?.formatted();
         let dir = self.dir.clone();
-        let path =
-            tokio::task::spawn_blocking(move || write_atomically(&dir, &name, contents.as_bytes()))
-                .await
-                .map_err(|e| MailError(Box::new(e)))?
-                .map_err(|e| MailError(Box::new(e)))?;
-        tracing::info!(
-            path = %path.display(),
-            subject = %single_line(&mail.subject),
-            "mail written to file"
-        );
+        let path = tokio::task::spawn_blocking(move || write_atomically(&dir, &name, &contents))
+            .await
+            .map_err(|e| MailError::Transient(Box::new(e)))?
+            .map_err(|e| MailError::Transient(Box::new(e)))?;
+        tracing::info!(mail_id = %id, path = %path.display(), "mail written to file");
         Ok(())
     }
 }

@@ -1,7 +1,11 @@
-//! Mailers for UMS. [`FileMailer`] writes each message as an `.eml` file for development and
-//! tests, instead of sending it.
+//! Mailers for UMS: [`SmtpMailer`] sends through an SMTP server with lettre (TLS by rustls);
+//! [`FileMailer`], the embedded default, writes each message as an `.eml` file instead. Both
+//! compose the same multipart plain-text and HTML message with lettre.
 
 mod file;
 mod message;
+mod smtp;
 
-pub use file::{FileMailer, FileMailerError};
+pub use file::FileMailer;
+pub use message::SenderError;
+pub use smtp::{SmtpConfigError, SmtpMailer, SmtpSecurity};

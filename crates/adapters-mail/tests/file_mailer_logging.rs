@@ -7,8 +7,8 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use adapters_mail::FileMailer;
-use domain::model::Email;
-use domain::ports::{Mailer, OutgoingMail};
+use domain::model::{Email, OutgoingMail};
+use domain::ports::Mailer;
 
 const FROM: &str = "UMS <no-reply@ums.example>";
 
@@ -17,6 +17,7 @@ fn mail(subject: &str, text: &str) -> OutgoingMail {
         to: Email::parse("ada@example.com").unwrap(),
         subject: subject.to_owned(),
         text: text.to_owned(),
+        html: format!("<p>{text}</p>"),
     }
 }
 
@@ -53,9 +54,12 @@ async fn logs_the_path_never_the_body() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let dir = tempfile::tempdir().unwrap();
-    let mailer = FileMailer::new(dir.path().to_owned(), FROM.to_owned()).unwrap();
+    let mailer = FileMailer::new(dir.path().to_owned(), FROM).unwrap();
     mailer
-        .send(mail("Reset your password", "token: s3cr3t-t0ken-value"))
+        .send(
+            uuid::Uuid::now_v7(),
+            mail("Reset your password", "token: s3cr3t-t0ken-value"),
+        )
         .await
         .unwrap();
 

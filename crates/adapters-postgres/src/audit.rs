@@ -1,5 +1,6 @@
 //! `AuditLog` for [`PostgresStore`], and [`write_journal`], through which every other store
-//! method writes its journal in its own transaction.
+//! method writes its journal (audit events, one-time tokens, outbox mail) in its own
+//! transaction.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
@@ -9,20 +10,37 @@ use domain::model::{AuditEvent, Journal};
 use domain::ports::{AuditFilter, AuditLog, PageRequest, Paged, StoreError};
 
 use crate::error::{TxError, db_error};
-use crate::rows::{AuditEventRow, StoredAuditEventRow};
-use crate::schema::audit_events;
+use crate::rows::{AuditEventRow, NewActionTokenRow, NewOutboxRow, StoredAuditEventRow};
+use crate::schema::{action_tokens, audit_events, outbox};
 use crate::{PostgresStore, limit_offset, snapshot, total, transaction};
 
-/// Inserts the journal's events (one statement; nothing for an empty journal). Call it inside
-/// the transaction of the change the journal records, so both commit or neither does.
+/// Writes the journal: its one-time tokens, its mail (into the outbox: never tried, due at
+/// once) and its audit events, in that order, one statement each (nothing for an empty part).
+/// Call it inside the transaction of the change the journal records, so all of it commits with
+/// the change or none of it does.
+///
+/// A token's user must exist when this runs: callers write the journal after their change
+/// (after inserting the user a token may be for).
 pub(crate) fn write_journal(conn: &mut PgConnection, journal: &Journal) -> Result<(), TxError> {
-    if journal.is_empty() {
-        return Ok(());
+    if !journal.tokens.is_empty() {
+        let tokens: Vec<NewActionTokenRow<'_>> =
+            journal.tokens.iter().map(NewActionTokenRow::from).collect();
+        diesel::insert_into(action_tokens::table)
+            .values(&tokens)
+            .execute(conn)?;
     }
-    let rows: Vec<AuditEventRow> = journal.events.iter().map(AuditEventRow::from).collect();
-    diesel::insert_into(audit_events::table)
-        .values(&rows)
-        .execute(conn)?;
+    if !journal.mail.is_empty() {
+        let mail: Vec<NewOutboxRow<'_>> = journal.mail.iter().map(NewOutboxRow::from).collect();
+        diesel::insert_into(outbox::table)
+            .values(&mail)
+            .execute(conn)?;
+    }
+    if !journal.events.is_empty() {
+        let rows: Vec<AuditEventRow> = journal.events.iter().map(AuditEventRow::from).collect();
+        diesel::insert_into(audit_events::table)
+            .values(&rows)
+            .execute(conn)?;
+    }
     Ok(())
 }
 

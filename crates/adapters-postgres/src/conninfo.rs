@@ -16,16 +16,12 @@ pub(crate) struct ConnInfo {
 }
 
 impl ConnInfo {
-    /// Parses `url` just enough to redact it, and bounds each connection attempt by
-    /// `connect_timeout` (rounded up to whole seconds; libpq waits at least 2) unless the URL
-    /// sets its own.
+    /// Redacts `url` (with the workspace's one redactor, [`redact::Redacted`]), and bounds
+    /// each connection attempt by `connect_timeout` (rounded up to whole seconds; libpq waits
+    /// at least 2) unless the URL sets its own.
     pub(crate) fn new(url: &str, connect_timeout: Duration) -> Self {
         let url = url.trim();
-        let (shown, secrets) = if is_uri(url) {
-            redact_uri(url)
-        } else {
-            redact_key_values(url)
-        };
+        let redactor = redact::Redacted::new(url);
         let seconds = connect_timeout.as_secs() + u64::from(connect_timeout.subsec_nanos() > 0);
         let url = if url.contains("connect_timeout") {
             url.to_owned()
@@ -37,8 +33,8 @@ impl ConnInfo {
         };
         Self {
             url,
-            shown,
-            redactor: Redactor { secrets },
+            shown: redactor.shown().to_owned(),
+            redactor: Redactor(redactor),
         }
     }
 }
@@ -53,17 +49,13 @@ impl fmt::Debug for ConnInfo {
 
 /// Replaces the password of a connection string wherever it appears in a text.
 #[derive(Clone, Default)]
-pub(crate) struct Redactor {
-    /// The password as written in the URL and, when different, percent-decoded.
-    secrets: Vec<String>,
-}
+pub(crate) struct Redactor(redact::Redacted);
 
 impl Redactor {
-    /// `text` with every occurrence of the password replaced by `***`.
+    /// `text` with every occurrence of the password (as written or percent-decoded) replaced
+    /// by `***`.
     pub(crate) fn scrub(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .fold(text.to_owned(), |text, secret| text.replace(secret, "***"))
+        self.0.scrub(text)
     }
 }
 
@@ -75,135 +67,6 @@ impl fmt::Debug for Redactor {
 
 fn is_uri(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// The URI with the password of its user info and any `password=` parameter replaced, and the
-/// passwords found.
-fn redact_uri(url: &str) -> (String, Vec<String>) {
-    let mut secrets = Vec::new();
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return (url.to_owned(), secrets);
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    // libpq splits the user info at the first '@'; taking the last one redacts at least as
-    // much when a password holds an unencoded '@'.
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, hosts)) => match user_info.split_once(':') {
-            Some((user, password)) => {
-                remember(&mut secrets, password);
-                format!("{user}:***@{hosts}")
-            }
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some(("password", value)) => {
-                        remember(&mut secrets, value);
-                        "password=***".to_owned()
-                    }
-                    _ => pair.to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join("&");
-            format!("{path}?{query}")
-        }
-        None => tail.to_owned(),
-    };
-    (format!("{scheme}://{authority}{tail}"), secrets)
-}
-
-/// The key/value string with the value of `password` replaced (quoted or not), and the
-/// password found.
-fn redact_key_values(conninfo: &str) -> (String, Vec<String>) {
-    let mut secrets = Vec::new();
-    let mut shown = String::with_capacity(conninfo.len());
-    let mut rest = conninfo;
-    while let Some(at) = rest.find("password") {
-        let (before, from) = rest.split_at(at);
-        shown.push_str(before);
-        let after_key = from["password".len()..].trim_start();
-        let Some(value) = after_key.strip_prefix('=') else {
-            shown.push_str("password");
-            rest = &from["password".len()..];
-            continue;
-        };
-        let value = value.trim_start();
-        let end = if let Some(quoted) = value.strip_prefix('\'') {
-            // A quoted value runs to the next quote not escaped by a backslash.
-            let mut escaped = false;
-            let close = quoted.char_indices().find_map(|(i, c)| match c {
-                _ if escaped => {
-                    escaped = false;
-                    None
-                }
-                '\\' => {
-                    escaped = true;
-                    None
-                }
-                '\'' => Some(i),
-                _ => None,
-            });
-            close.map_or(value.len(), |i| i + 2)
-        } else {
-            value.find(char::is_whitespace).unwrap_or(value.len())
-        };
-        let secret = value[..end].trim_matches('\'');
-        remember(&mut secrets, secret);
-        // libpq unescapes `\'` and `\\` inside quotes.
-        remember(
-            &mut secrets,
-            &secret.replace("\\'", "'").replace("\\\\", "\\"),
-        );
-        shown.push_str("password=***");
-        rest = &value[end..];
-    }
-    shown.push_str(rest);
-    (shown, secrets)
-}
-
-/// Remembers a password and, if it differs, its percent-decoded form.
-fn remember(secrets: &mut Vec<String>, password: &str) {
-    if password.is_empty() {
-        return;
-    }
-    let decoded = percent_decode(password);
-    // Longest first, so that a password containing the other is replaced whole.
-    for secret in [password.to_owned(), decoded] {
-        if !secret.is_empty() && !secrets.contains(&secret) {
-            secrets.push(secret);
-        }
-    }
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-}
-
-/// Decodes `%XX` escapes; malformed escapes are kept as written.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escape = (bytes[i] == b'%')
-            .then(|| text.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escape {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -243,10 +106,17 @@ mod tests {
     }
 
     #[test]
-    fn an_unencoded_at_sign_is_redacted_too() {
-        let info = ConnInfo::new("postgres://ada:p@ss@localhost/ums", TIMEOUT);
-        assert_eq!(info.shown, "postgres://ada:***@localhost/ums");
-        assert!(!info.shown.contains("ss@"));
+    fn unencoded_special_characters_in_a_password_are_redacted_too() {
+        for url in [
+            "postgres://ada:p@ss@localhost/ums",
+            "postgres://ada:p?ss@localhost/ums",
+            "postgres://ada:p/ss@localhost/ums",
+            "postgres://ada:p#ss@localhost/ums",
+        ] {
+            let info = ConnInfo::new(url, TIMEOUT);
+            assert_eq!(info.shown, "postgres://ada:***@localhost/ums", "{url}");
+            assert_eq!(info.redactor.scrub(url), info.shown, "{url}");
+        }
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //!
 //! [`PostgresStore`] implements the domain's [`UserStore`](domain::ports::UserStore),
 //! [`SessionStore`](domain::ports::SessionStore), [`TenantStore`](domain::ports::TenantStore),
-//! [`AuditLog`](domain::ports::AuditLog) and [`Readiness`](domain::ports::Readiness) ports on
-//! one database, behaving exactly as the SQLite adapter does (the shared contract suite checks
-//! both).
+//! [`AuditLog`](domain::ports::AuditLog), [`Readiness`](domain::ports::Readiness) and
+//! [`ServiceAccountStore`](domain::ports::ServiceAccountStore) ports on one database,
+//! behaving exactly as the SQLite adapter does (the shared contract suite checks both).
 //!
 //! - **Blocking work, bounded.** Diesel is synchronous, so every pool checkout and query runs
 //!   on tokio's blocking pool ([`tokio::task::spawn_blocking`]), inside the caller's tracing
@@ -15,9 +15,11 @@
 //! - **Every connection** gets `SET statement_timeout` (from [`PgPoolSettings`]) and
 //!   `SET TIME ZONE 'UTC'`; each connection attempt is bounded by libpq's `connect_timeout`,
 //!   taken from the settings unless the URL sets it.
-//! - **A change and its journal are one transaction**: the audit events a store method is
-//!   given are inserted into `audit_events` in the transaction that makes the change, so on
-//!   any error neither is written.
+//! - **A change and its journal are one transaction**: the audit events, one-time tokens and
+//!   outbox mail a store method is given are inserted in the transaction that makes the
+//!   change, so on any error none of them is written. The [`Outbox`](domain::ports::Outbox)
+//!   is claimed with `FOR UPDATE SKIP LOCKED`, so concurrent claims, from any number of
+//!   instances, never return the same message and never wait for one another.
 //! - **No change removes the last administrator**, even under concurrency: the guarded
 //!   transactions are serialised by locks taken in one fixed order (an advisory lock for
 //!   system administrators, then the tenant rows by id for tenant administrators, then the
@@ -44,8 +46,10 @@ mod audit;
 mod conninfo;
 mod error;
 mod guards;
+mod outbox;
 mod rows;
 mod schema;
+mod service_accounts;
 mod sessions;
 mod tenants;
 mod users;

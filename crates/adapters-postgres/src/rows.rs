@@ -8,15 +8,15 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use domain::model::{
-    AuditAction, AuditEvent, AuditEventId, AuditTarget, Credentials, Email, Membership, NewSession,
-    NewUser, PasswordHash, PersonName, Preferences, Role, Session, SessionId, Tenant, TenantId,
-    TenantRole, TenantSlug, TokenHash, User, UserId, Username,
+    AuditAction, AuditEvent, AuditEventId, AuditTarget, Credentials, Email, MailKind, Membership,
+    NewSession, NewUser, PasswordHash, PersonName, Preferences, Role, SealedMail, Session,
+    SessionId, Tenant, TenantId, TenantRole, TenantSlug, TokenHash, User, UserId, Username,
 };
-use domain::ports::{ActionPurpose, ActionToken, StoreError, StoredActionToken};
+use domain::ports::{ActionPurpose, ActionToken, ClaimedMail, StoreError, StoredActionToken};
 use uuid::Uuid;
 
 use crate::schema::{
-    action_tokens, audit_events, memberships, refresh_tokens, sessions, tenants, users,
+    action_tokens, audit_events, memberships, outbox, refresh_tokens, sessions, tenants, users,
 };
 
 /// A stored value the domain refuses.
@@ -41,6 +41,7 @@ pub(crate) struct UserRow {
     updated_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
     version: i64,
+    password_changed_at: DateTime<Utc>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -67,6 +68,7 @@ impl TryFrom<UserRow> for User {
             updated_at: row.updated_at,
             last_login_at: row.last_login_at,
             version: row.version,
+            password_changed_at: row.password_changed_at,
         })
     }
 }
@@ -98,6 +100,7 @@ pub(crate) struct NewUserRow<'a> {
     updated_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
     version: i64,
+    password_changed_at: DateTime<Utc>,
 }
 
 impl<'a> From<&'a NewUser> for NewUserRow<'a> {
@@ -117,6 +120,7 @@ impl<'a> From<&'a NewUser> for NewUserRow<'a> {
             updated_at: user.created_at,
             last_login_at: None,
             version: 1,
+            password_changed_at: user.created_at,
         }
     }
 }
@@ -452,6 +456,61 @@ impl TryFrom<StoredAuditEventRow> for AuditEvent {
             ip: row.ip,
             request_id: row.request_id,
             details: object("audit_events.details", row.details)?,
+        })
+    }
+}
+
+/// A message to put in the outbox: undelivered, never tried, due at once.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = outbox, check_for_backend(Pg))]
+pub(crate) struct NewOutboxRow<'a> {
+    id: Uuid,
+    kind: &'static str,
+    created_at: DateTime<Utc>,
+    payload: &'a [u8],
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a SealedMail> for NewOutboxRow<'a> {
+    fn from(mail: &'a SealedMail) -> Self {
+        Self {
+            id: mail.id,
+            kind: mail.kind.as_str(),
+            created_at: mail.created_at,
+            payload: &mail.sealed,
+            attempts: 0,
+            next_attempt_at: mail.created_at,
+        }
+    }
+}
+
+/// A claimed message, as `claim` returns it.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = outbox, check_for_backend(Pg))]
+pub(crate) struct OutboxRow {
+    pub(crate) id: Uuid,
+    kind: String,
+    pub(crate) created_at: DateTime<Utc>,
+    payload: Option<Vec<u8>>,
+    attempts: i32,
+}
+
+impl TryFrom<OutboxRow> for ClaimedMail {
+    type Error = StoreError;
+
+    fn try_from(row: OutboxRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            mail: SealedMail {
+                id: row.id,
+                kind: MailKind::parse(&row.kind)
+                    .ok_or_else(|| corrupt("outbox.kind", &row.kind))?,
+                created_at: row.created_at,
+                sealed: row
+                    .payload
+                    .ok_or_else(|| corrupt("outbox.payload", "NULL in an undelivered message"))?,
+            },
+            attempts: u32::try_from(row.attempts).map_err(|e| corrupt("outbox.attempts", e))?,
         })
     }
 }

@@ -31,6 +31,8 @@ diesel::table! {
         last_login_at -> Nullable<Timestamptz>,
         /// Optimistic-concurrency version.
         version -> Int8,
+        /// When the password was last set.
+        password_changed_at -> Timestamptz,
     }
 }
 
@@ -156,6 +158,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The durable mail outbox: one row per message, written by a journal.
+    outbox (id) {
+        /// Identifier (UUID v7): also the message's `Message-ID`.
+        id -> Uuid,
+        /// `MailKind::as_str`.
+        kind -> Text,
+        /// When it was queued.
+        created_at -> Timestamptz,
+        /// The sealed message; NULL once delivered.
+        payload -> Nullable<Bytea>,
+        /// Failed delivery attempts so far.
+        attempts -> Int4,
+        /// Not to be tried before this instant.
+        next_attempt_at -> Timestamptz,
+        /// Claimed by a worker until this instant.
+        lease_until -> Nullable<Timestamptz>,
+        /// When it was delivered.
+        sent_at -> Nullable<Timestamptz>,
+        /// When it was given up.
+        failed_at -> Nullable<Timestamptz>,
+        /// The reason of the last failed attempt.
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(action_tokens -> users (user_id));
@@ -170,4 +198,25 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     memberships,
     audit_events,
+    outbox,
 );
+
+diesel::table! {
+    /// Service accounts (other services that introspect tokens); no foreign keys.
+    service_accounts (id) {
+        /// Identifier (UUID v7).
+        id -> Uuid,
+        /// Unique regardless of case (`service_accounts_name_key` on `lower(name)`).
+        name -> Text,
+        /// Possibly empty.
+        description -> Text,
+        /// Public identifier, unique (`service_accounts_client_id_key`).
+        client_id -> Text,
+        /// Lower-case hex SHA-256 of the secret.
+        secret_hash -> Text,
+        /// Creation time.
+        created_at -> Timestamptz,
+        /// Last authentication, roughly.
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}

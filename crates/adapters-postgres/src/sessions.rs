@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use domain::model::{Journal, NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
+use domain::model::{
+    Journal, NewSession, RefreshRotation, Session, SessionId, StoredRefreshToken, TokenHash, UserId,
+};
 use domain::ports::{PageRequest, Paged, SessionStore, StoreError};
 use uuid::Uuid;
 
@@ -32,14 +34,31 @@ impl SessionStore for PostgresStore {
         self.run(move |conn| {
             transaction(conn, |conn| {
                 let row = SessionRow::from(&new.session);
-                // Touching the user first both records the login and proves the user exists,
-                // so a missing user is `NotFound` rather than a foreign-key failure. A login
-                // is not a profile change: neither `version` nor `updated_at` moves.
-                let touched = diesel::update(users::table.find(row.user_id))
-                    .set(users::last_login_at.eq(row.created_at))
-                    .execute(conn)?;
+                // Touching the user first both records the login and proves the user exists
+                // (so a missing user is `NotFound` rather than a foreign-key failure), only
+                // while the password the login checked is still the user's and the user is
+                // active. A login is not a profile change: neither `version` nor `updated_at`
+                // moves. The UPDATE locks the user's row until commit, and a password change,
+                // reset or deactivation updates that row before it revokes sessions: one that
+                // committed first is seen here (READ COMMITTED re-reads a row it waited for)
+                // and refuses the login; one that comes later waits for this session to
+                // commit, then revokes it.
+                let touched = diesel::update(
+                    users::table
+                        .find(row.user_id)
+                        .filter(users::password_hash.eq(new.verified_password.as_str()))
+                        .filter(users::is_active),
+                )
+                .set(users::last_login_at.eq(row.created_at))
+                .execute(conn)?;
                 if touched == 0 {
-                    return Err(StoreError::NotFound.into());
+                    let exists: i64 = users::table.find(row.user_id).count().get_result(conn)?;
+                    return Err(if exists == 0 {
+                        StoreError::NotFound
+                    } else {
+                        StoreError::Changed
+                    }
+                    .into());
                 }
                 diesel::insert_into(sessions::table)
                     .values(&row)
@@ -62,6 +81,34 @@ impl SessionStore for PostgresStore {
                 .first(conn)
                 .optional()
                 .map(|row| row.map(Session::from))
+                .map_err(db_error)
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "postgres.sessions.find_refresh_token",
+        level = "debug",
+        skip_all
+    )]
+    async fn find_refresh_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<StoredRefreshToken>, StoreError> {
+        let token = token.as_str().to_owned();
+        self.run(move |conn| {
+            refresh_tokens::table
+                .inner_join(sessions::table)
+                .filter(refresh_tokens::token_hash.eq(&token))
+                .select((refresh_tokens::used_at, SessionRow::as_select()))
+                .first::<(Option<DateTime<Utc>>, SessionRow)>(conn)
+                .optional()
+                .map(|found| {
+                    found.map(|(used_at, row)| StoredRefreshToken {
+                        session: Session::from(row),
+                        used_at,
+                    })
+                })
                 .map_err(db_error)
         })
         .await
@@ -164,21 +211,6 @@ impl SessionStore for PostgresStore {
         .await
     }
 
-    #[tracing::instrument(name = "postgres.sessions.list_for_user", level = "debug", skip_all, fields(user_id = %user))]
-    async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
-        self.run(move |conn| {
-            // Equal creation times are ordered by id, so the order is deterministic.
-            let rows: Vec<SessionRow> = sessions::table
-                .filter(sessions::user_id.eq(user.as_uuid()))
-                .order((sessions::created_at.desc(), sessions::id.desc()))
-                .select(SessionRow::as_select())
-                .load(conn)
-                .map_err(db_error)?;
-            Ok(rows.into_iter().map(Session::from).collect())
-        })
-        .await
-    }
-
     #[tracing::instrument(name = "postgres.sessions.live_for_user", level = "debug", skip_all, fields(user_id = %user))]
     async fn live_for_user(&self, user: UserId) -> Result<Vec<SessionId>, StoreError> {
         self.run(move |conn| {
@@ -238,6 +270,44 @@ impl SessionStore for PostgresStore {
                 // Written even when nothing was live: the request itself is the event.
                 write_journal(conn, &journal)?;
                 Ok(revoked.into_iter().map(SessionId::from_uuid).collect())
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "postgres.sessions.purge_ended",
+        level = "debug",
+        skip_all,
+        fields(limit)
+    )]
+    async fn purge_ended(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            transaction(conn, |conn| {
+                // Through `sessions_expires_at_idx` and `sessions_revoked_at_idx`. A session
+                // that ended stays ended (nothing clears `revoked_at` or moves `expires_at`),
+                // so the ids read here still qualify when they are deleted.
+                let ended: Vec<Uuid> = sessions::table
+                    .filter(
+                        sessions::expires_at
+                            .lt(before)
+                            .or(sessions::revoked_at.lt(before)),
+                    )
+                    .limit(i64::from(limit))
+                    .select(sessions::id)
+                    .load(conn)?;
+                if ended.is_empty() {
+                    return Ok(0);
+                }
+                // The refresh tokens first, then the sessions: the order in which a rotation
+                // locks them, so a purge and a rotation cannot deadlock.
+                diesel::delete(
+                    refresh_tokens::table.filter(refresh_tokens::session_id.eq_any(&ended)),
+                )
+                .execute(conn)?;
+                let deleted = diesel::delete(sessions::table.filter(sessions::id.eq_any(&ended)))
+                    .execute(conn)?;
+                Ok(u64::try_from(deleted).unwrap_or_default())
             })
         })
         .await

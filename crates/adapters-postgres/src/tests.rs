@@ -164,7 +164,10 @@ fn the_schema_has_what_the_adapter_relies_on() {
             "20261121000000".to_owned(),
             "20261203000000".to_owned(),
             "20261203000002".to_owned(),
-            "20261203000003".to_owned()
+            "20261203000003".to_owned(),
+            "20261204000000".to_owned(),
+            "20261204000100".to_owned(),
+            "20261204000200".to_owned()
         ]
     );
     let mut conn = PgConnection::establish(&database.url).unwrap();
@@ -182,7 +185,7 @@ fn the_schema_has_what_the_adapter_relies_on() {
         "CREATE INDEX sessions_user_id_idx ON public.sessions USING btree (user_id)",
         "CREATE INDEX sessions_revoked_at_idx ON public.sessions USING btree (revoked_at)",
         "CREATE INDEX refresh_tokens_session_id_idx",
-        "CREATE INDEX action_tokens_user_id_idx",
+        "CREATE INDEX action_tokens_cooldown_idx ON public.action_tokens USING btree (user_id, purpose, created_at)",
         "CHECK ((jsonb_typeof(preferences) = 'object'::text))",
         "CHECK ((role = ANY (ARRAY['admin'::text, 'user'::text])))",
         "CHECK ((purpose = ANY (ARRAY['verify_email'::text, 'reset_password'::text])))",
@@ -212,6 +215,27 @@ fn the_schema_has_what_the_adapter_relies_on() {
         "CREATE INDEX audit_events_action_idx ON public.audit_events USING btree (action, at, id)",
         "CREATE INDEX memberships_tenant_created_idx ON public.memberships USING btree (tenant_id, created_at, user_id)",
         "CREATE INDEX sessions_live_idx ON public.sessions USING btree (user_id) WHERE (revoked_at IS NULL)",
+        // The outbox, and the indexes of the cooldown and the purges.
+        "column outbox.id uuid NO",
+        "column outbox.payload bytea YES",
+        "column outbox.attempts integer NO 0",
+        "column outbox.next_attempt_at timestamp with time zone NO",
+        "column outbox.lease_until timestamp with time zone YES",
+        "CREATE INDEX outbox_pending_idx ON public.outbox USING btree (created_at, id) WHERE ((sent_at IS NULL) AND (failed_at IS NULL))",
+        "CREATE INDEX outbox_sent_at_idx ON public.outbox USING btree (sent_at) WHERE (sent_at IS NOT NULL)",
+        "CREATE INDEX outbox_failed_at_idx ON public.outbox USING btree (failed_at) WHERE (failed_at IS NOT NULL)",
+        "CHECK (((sent_at IS NOT NULL) OR (payload IS NOT NULL)))",
+        "CREATE INDEX action_tokens_used_at_idx ON public.action_tokens USING btree (used_at) WHERE (used_at IS NOT NULL)",
+        "CREATE INDEX action_tokens_expires_at_idx ON public.action_tokens USING btree (expires_at)",
+        "CREATE INDEX sessions_expires_at_idx ON public.sessions USING btree (expires_at)",
+        // Service accounts.
+        "column service_accounts.id uuid NO",
+        "column service_accounts.last_used_at timestamp with time zone YES",
+        "CREATE UNIQUE INDEX service_accounts_name_key ON public.service_accounts USING btree (lower(name))",
+        "CREATE UNIQUE INDEX service_accounts_client_id_key ON public.service_accounts USING btree (client_id)",
+        "CHECK ((secret_hash ~ '^[0-9a-f]{64}$'::text))",
+        // Password age: no default, every insert gives it.
+        "column users.password_changed_at timestamp with time zone NO -",
     ] {
         assert!(schema.contains(expected), "{expected:?} in\n{schema}");
     }
@@ -338,10 +362,11 @@ async fn the_user_list_uses_its_indexes() {
     let mut conn = PgConnection::establish(&database.url).unwrap();
     conn.batch_execute(
         "INSERT INTO users (id, email, username, password_hash, first_name, last_name, \
-                            created_at, updated_at) \
+                            created_at, updated_at, password_changed_at) \
          SELECT gen_random_uuid(), 'user' || i || '@example.com', 'User' || i, 'x', \
                 CASE i WHEN 5000 THEN '50% off' WHEN 7777 THEN 'Zebedee' ELSE 'First' || i END, \
                 'Last' || (i % 7), \
+                timestamptz '2026-01-01' + i * interval '1 second', \
                 timestamptz '2026-01-01' + i * interval '1 second', \
                 timestamptz '2026-01-01' + i * interval '1 second' \
            FROM generate_series(1, 20000) AS i; \
@@ -419,4 +444,120 @@ async fn the_user_list_uses_its_indexes() {
         .await
         .unwrap();
     assert_eq!(found.total, 0, "no match across two fields");
+}
+
+/// The password-age migration gives each existing user the time of their latest password
+/// change or reset that the audit trail still holds, else their creation time; events of
+/// other kinds, of other users, or from before the creation do not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_age_migration_backfills_from_the_audit_trail() {
+    use domain::model::{
+        AuditAction, AuditEvent, AuditEventId, AuditTarget, Email, Journal, NewUser, PasswordHash,
+        PersonName, Role, Username,
+    };
+    use domain::ports::AuditLog;
+
+    let Some(server) = test_database_url() else {
+        return;
+    };
+    let database = TestDatabase::create(&server);
+    let store = PostgresStore::open(&database.url, SETTINGS).unwrap();
+    store.run_migrations().unwrap();
+    let created = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let id = |n: u128| UserId::from_uuid(uuid::Uuid::from_u128(n));
+    for n in 1..=3 {
+        store
+            .insert(
+                NewUser {
+                    id: id(n),
+                    email: Email::parse(&format!("user{n}@example.com")).unwrap(),
+                    username: Username::parse(&format!("user{n}")).unwrap(),
+                    first_name: PersonName::default(),
+                    last_name: PersonName::default(),
+                    role: Role::User,
+                    is_active: true,
+                    email_verified: false,
+                    password_hash: PasswordHash::new("$2b$04$pg".to_owned()),
+                    created_at: created,
+                },
+                Journal::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let event = |n: u128, secs: i64, action: AuditAction, target: AuditTarget| AuditEvent {
+        id: AuditEventId::from_uuid(uuid::Uuid::from_u128(0xE000 + n)),
+        at: created + chrono::TimeDelta::seconds(secs) + chrono::TimeDelta::microseconds(7),
+        actor: None,
+        tenant: None,
+        action,
+        target,
+        ip: None,
+        request_id: None,
+        details: serde_json::Map::new(),
+    };
+    store
+        .append(Journal {
+            events: vec![
+                event(
+                    1,
+                    100,
+                    AuditAction::UserPasswordChanged,
+                    AuditTarget::User(id(1)),
+                ),
+                event(
+                    2,
+                    300,
+                    AuditAction::UserPasswordReset,
+                    AuditTarget::User(id(1)),
+                ),
+                event(
+                    3,
+                    200,
+                    AuditAction::UserPasswordChanged,
+                    AuditTarget::User(id(1)),
+                ),
+                event(
+                    4,
+                    500,
+                    AuditAction::UserPasswordResetRequested,
+                    AuditTarget::User(id(2)),
+                ),
+                event(5, 600, AuditAction::UserLogin, AuditTarget::User(id(2))),
+                event(
+                    6,
+                    -100,
+                    AuditAction::UserPasswordChanged,
+                    AuditTarget::User(id(3)),
+                ),
+            ],
+            ..Journal::default()
+        })
+        .await
+        .unwrap();
+    let mut conn = PgConnection::establish(&database.url).unwrap();
+    assert_eq!(
+        conn.revert_last_migration(MIGRATIONS).unwrap().to_string(),
+        "20261204000200"
+    );
+    assert_eq!(store.run_migrations().unwrap(), ["20261204000200"]);
+
+    let changed_at = |n: u128| {
+        let store = store.clone();
+        async move {
+            store
+                .find_by_id(id(n))
+                .await
+                .unwrap()
+                .unwrap()
+                .password_changed_at
+        }
+    };
+    assert_eq!(
+        changed_at(1).await,
+        created + chrono::TimeDelta::seconds(300) + chrono::TimeDelta::microseconds(7),
+        "the latest change or reset"
+    );
+    assert_eq!(changed_at(2).await, created, "no change: the creation");
+    assert_eq!(changed_at(3).await, created, "never before the creation");
 }

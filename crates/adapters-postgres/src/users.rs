@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::{exists, select, sql};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text, Timestamptz};
 use domain::model::{
     Credentials, Email, Journal, NewUser, PasswordHash, Role, SessionId, TokenHash, User, UserId,
     UserVersion,
 };
 use domain::ports::{
-    ActionPurpose, ActionToken, Login, PageRequest, Paged, StoreError, StoredActionToken,
-    UniqueField, UserChanges, UserFilter, UserSort, UserStore, UserUpdate,
+    ActionPurpose, ActionToken, IssueOutcome, Login, PageRequest, Paged, StoreError,
+    StoredActionToken, UniqueField, UserChanges, UserFilter, UserSort, UserStore, UserUpdate,
 };
 use uuid::Uuid;
 
@@ -187,6 +187,44 @@ pub(crate) fn insert_user(conn: &mut PgConnection, user: &NewUser) -> Result<Use
     }
 }
 
+/// Locks the user's row `FOR NO KEY UPDATE` until the transaction ends (what an `UPDATE`
+/// of the row takes anyway), returning whether the user exists. Whatever spends a user's
+/// one-time tokens takes this lock (or `FOR UPDATE`) first and the tokens' row locks after
+/// it, so a reset or verification and a change of address that spends every token never
+/// wait for each other in opposite orders (a deadlock).
+fn lock_user_row(conn: &mut PgConnection, id: Uuid) -> Result<bool, TxError> {
+    let locked = users::table
+        .find(id)
+        .select(users::id)
+        .for_no_key_update()
+        .first::<Uuid>(conn)
+        .optional()?;
+    Ok(locked.is_some())
+}
+
+/// Spends (`used_at = at`) every unspent one-time token of `user`, of `purpose` or (`None`)
+/// of every purpose: a change of address spends them all, so that no link mailed to the old
+/// address works after it; a password change or reset spends the reset tokens, so that no
+/// older reset link sets the password again. Spent tokens keep the time they were spent.
+/// Through `action_tokens_cooldown_idx`, which leads with `user_id`. The caller holds the
+/// user's row lock.
+fn spend_action_tokens(
+    conn: &mut PgConnection,
+    user: Uuid,
+    purpose: Option<ActionPurpose>,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let mut spend = diesel::update(action_tokens::table)
+        .set(action_tokens::used_at.eq(at))
+        .filter(action_tokens::user_id.eq(user))
+        .filter(action_tokens::used_at.is_null())
+        .into_boxed();
+    if let Some(purpose) = purpose {
+        spend = spend.filter(action_tokens::purpose.eq(purpose.as_str()));
+    }
+    spend.execute(conn)
+}
+
 /// Revokes every unrevoked session of `user` but `keep`, returning the ids it revoked.
 fn revoke_sessions(
     conn: &mut PgConnection,
@@ -280,6 +318,12 @@ fn update_user(
     } else {
         Vec::new()
     };
+    // Before the journal, which may carry the new address's verification token. The user
+    // row is locked already, as `reset_password` and `verify_email` lock it before they
+    // spend a token, so this waits for neither, nor they for it, in the other order.
+    if email.is_some() {
+        spend_action_tokens(conn, id, None, at)?;
+    }
     write_journal(conn, journal)?;
     Ok(UserUpdate { user, revoked })
 }
@@ -449,6 +493,7 @@ impl UserStore for PostgresStore {
                 let updated = diesel::update(users::table.find(id))
                     .set((
                         users::password_hash.eq(hash.as_str()),
+                        users::password_changed_at.eq(at),
                         users::version.eq(users::version + 1),
                         users::updated_at.eq(at),
                     ))
@@ -457,6 +502,10 @@ impl UserStore for PostgresStore {
                     return Err(StoreError::NotFound.into());
                 }
                 let revoked = revoke_sessions(conn, id, keep, at)?;
+                // A reset link mailed before must not set the password over this one. The
+                // UPDATE above holds the user's row lock, taken before the tokens' as
+                // everywhere (see `lock_user_row`).
+                spend_action_tokens(conn, id, Some(ActionPurpose::ResetPassword), at)?;
                 write_journal(conn, &journal)?;
                 Ok(revoked)
             })
@@ -464,14 +513,142 @@ impl UserStore for PostgresStore {
         .await
     }
 
-    #[tracing::instrument(name = "postgres.users.insert_action_token", level = "debug", skip_all, fields(user_id = %token.user_id))]
-    async fn insert_action_token(&self, token: ActionToken) -> Result<(), StoreError> {
+    #[tracing::instrument(name = "postgres.users.issue_action_token", level = "debug", skip_all, fields(user_id = %token.user_id, purpose = token.purpose.as_str()))]
+    async fn issue_action_token(
+        &self,
+        token: ActionToken,
+        to: &Email,
+        quiet_since: Option<DateTime<Utc>>,
+        journal: Journal,
+    ) -> Result<IssueOutcome, StoreError> {
+        let to = to.as_str().to_owned();
         self.run(move |conn| {
-            diesel::insert_into(action_tokens::table)
-                .values(NewActionTokenRow::from(&token))
-                .execute(conn)
-                .map(drop)
-                .map_err(db_error)
+            transaction(conn, |conn| {
+                let user = *token.user_id.as_uuid();
+                // Locking the user row serialises the issues of one user: a concurrent call
+                // waits here, and its next statement sees the token this one committed. A
+                // change of address or deactivation (`update` locks the row too) either
+                // commits before, and is seen here, or waits until this commits and then
+                // spends the token issued. (NO KEY UPDATE leaves the row's key share locks,
+                // those of inserts referencing the user and of membership changes, free.)
+                let recipient: Option<(String, bool)> = users::table
+                    .find(user)
+                    .select((users::email, users::is_active))
+                    .for_no_key_update()
+                    .first(conn)
+                    .optional()?;
+                let Some((email, is_active)) = recipient else {
+                    return Err(StoreError::NotFound.into());
+                };
+                if email != to || !is_active {
+                    return Ok(IssueOutcome::Stale);
+                }
+                if let Some(since) = quiet_since {
+                    let recent: bool = select(exists(
+                        action_tokens::table
+                            .filter(action_tokens::user_id.eq(user))
+                            .filter(action_tokens::purpose.eq(token.purpose.as_str()))
+                            .filter(action_tokens::created_at.ge(since)),
+                    ))
+                    .get_result(conn)?;
+                    if recent {
+                        return Ok(IssueOutcome::Cooldown);
+                    }
+                }
+                diesel::insert_into(action_tokens::table)
+                    .values(NewActionTokenRow::from(&token))
+                    .execute(conn)?;
+                write_journal(conn, &journal)?;
+                Ok(IssueOutcome::Issued)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "postgres.users.reset_password", level = "debug", skip_all, fields(user_id = %user))]
+    async fn reset_password(
+        &self,
+        token: &TokenHash,
+        user: UserId,
+        hash: PasswordHash,
+        at: DateTime<Utc>,
+        journal: Journal,
+    ) -> Result<Option<Vec<SessionId>>, StoreError> {
+        let token = token.as_str().to_owned();
+        self.run(move |conn| {
+            transaction(conn, |conn| {
+                let user = *user.as_uuid();
+                // The user's row first (see `lock_user_row`); a token of a user that does not
+                // exist does not exist either (the foreign key cascades).
+                if !lock_user_row(conn, user)? {
+                    return Ok(None);
+                }
+                // Spending is the check: of concurrent calls, the first takes the locks and
+                // the others, reading the token once it commits, find it spent.
+                let spent = diesel::update(
+                    action_tokens::table
+                        .find(&token)
+                        .filter(action_tokens::user_id.eq(user))
+                        .filter(action_tokens::purpose.eq(ActionPurpose::ResetPassword.as_str()))
+                        .filter(action_tokens::used_at.is_null())
+                        .filter(action_tokens::expires_at.gt(at)),
+                )
+                .set(action_tokens::used_at.eq(at))
+                .execute(conn)?;
+                if spent == 0 {
+                    return Ok(None);
+                }
+                let updated = diesel::update(users::table.find(user))
+                    .set((
+                        users::password_hash.eq(hash.as_str()),
+                        users::password_changed_at.eq(at),
+                        users::email_verified.eq(true),
+                        users::version.eq(users::version + 1),
+                        users::updated_at.eq(at),
+                    ))
+                    .execute(conn)?;
+                if updated != 1 {
+                    // The token's foreign key cascades, so its user exists.
+                    return Err(StoreError::Unexpected(
+                        format!("a reset with an unspent token changed {updated} user rows").into(),
+                    )
+                    .into());
+                }
+                let revoked = revoke_sessions(conn, user, None, at)?;
+                // Every other reset link of the user too: none may reset again over this one.
+                spend_action_tokens(conn, user, Some(ActionPurpose::ResetPassword), at)?;
+                write_journal(conn, &journal)?;
+                Ok(Some(revoked))
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "postgres.users.purge_action_tokens",
+        level = "debug",
+        skip_all,
+        fields(limit)
+    )]
+    async fn purge_action_tokens(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            // One statement, through `action_tokens_used_at_idx` and
+            // `action_tokens_expires_at_idx`; written as SQL because diesel's DSL cannot
+            // filter a DELETE by a limited subquery of the same table.
+            let deleted = diesel::sql_query(
+                "DELETE FROM action_tokens WHERE token_hash IN (\
+                   SELECT token_hash FROM action_tokens \
+                    WHERE used_at < $1 OR expires_at < $1 LIMIT $2)",
+            )
+            .bind::<Timestamptz, _>(before)
+            .bind::<BigInt, _>(i64::from(limit))
+            .execute(conn)
+            .map_err(db_error)?;
+            Ok(u64::try_from(deleted).unwrap_or_default())
         })
         .await
     }
@@ -507,8 +684,13 @@ impl UserStore for PostgresStore {
         self.run(move |conn| {
             transaction(conn, |conn| {
                 let user = *user.as_uuid();
-                // Spending is the check: of concurrent calls, the first takes the row lock and
-                // the others, re-reading the row once it commits, find it spent.
+                // The user's row first (see `lock_user_row`); a token of a user that does not
+                // exist does not exist either (the foreign key cascades).
+                if !lock_user_row(conn, user)? {
+                    return Ok(false);
+                }
+                // Spending is the check: of concurrent calls, the first takes the locks and
+                // the others, reading the token once it commits, find it spent.
                 let spent = diesel::update(
                     action_tokens::table
                         .find(&token)

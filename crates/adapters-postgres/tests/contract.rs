@@ -48,6 +48,7 @@ fn break_audit(database: &TestDatabase) {
 }
 
 ums_tests::store_contract_tests!(optional fresh, break_audit);
+ums_tests::service_account_contract_tests!(optional fresh, break_audit);
 
 /// Checks of what the contract cannot see: settings, timeouts, exhaustion, secrets.
 mod postgres_specific {
@@ -414,9 +415,164 @@ mod postgres_specific {
                     "20261121000000".to_owned(),
                     "20261203000000".to_owned(),
                     "20261203000002".to_owned(),
-                    "20261203000003".to_owned()
+                    "20261203000003".to_owned(),
+                    "20261204000000".to_owned(),
+                    "20261204000100".to_owned(),
+                    "20261204000200".to_owned()
                 ]
             ]
+        );
+    }
+
+    /// What the outbox port cannot show: a delivered message's sealed bytes are gone from the
+    /// database, a row of a kind the adapter does not know is given up by the claim that
+    /// meets it (dead from the claim's `now`, its kind in `last_error`, no lease), never
+    /// delivered as something else and never in the way of the messages behind it, and a
+    /// claim skips the rows another transaction has locked instead of waiting for them (`FOR
+    /// UPDATE SKIP LOCKED`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_outbox_forgets_delivered_mail_skips_locked_rows_and_gives_up_unknown_kinds() {
+        use domain::model::{MailKind, SealedMail};
+        use domain::ports::{AuditLog, Outbox, OutboxStatus};
+
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        #[derive(QueryableByName, Debug, PartialEq)]
+        struct GivenUp {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+            failed_at: Option<DateTime<chrono::Utc>>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            last_error: Option<String>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+            lease_until: Option<DateTime<chrono::Utc>>,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            attempts: i32,
+        }
+        let Some((store, database)) = store_with(SETTINGS) else {
+            return;
+        };
+        let mut conn = PgConnection::establish(&database.url).unwrap();
+        let kept = |conn: &mut PgConnection| {
+            diesel::sql_query("SELECT count(*) AS n FROM outbox WHERE payload IS NOT NULL")
+                .get_result::<Count>(conn)
+                .unwrap()
+                .n
+        };
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let now = t0 + chrono::TimeDelta::seconds(10);
+        let lease = t0 + chrono::TimeDelta::minutes(5);
+        let mail = |n: u128| SealedMail {
+            id: Uuid::from_u128(n),
+            kind: MailKind::Verification,
+            created_at: t0 + chrono::TimeDelta::seconds(i64::try_from(n).unwrap()),
+            sealed: vec![0, 1, 2, 255, u8::try_from(n).unwrap()],
+        };
+        store
+            .append(Journal::default().with_mail(mail(1)).with_mail(mail(2)))
+            .await
+            .unwrap();
+        assert_eq!(kept(&mut conn), 2);
+
+        // Another transaction holds the oldest row: a claim passes it over. (One that waited
+        // for the lock would wait until the statement timeout, as this connection holds it
+        // until after the claim, and fail.)
+        conn.batch_execute(
+            "BEGIN; SELECT id FROM outbox WHERE id = '00000000-0000-0000-0000-000000000001' \
+             FOR UPDATE;",
+        )
+        .unwrap();
+        let claimed = store.claim(now, lease, 10).await.unwrap();
+        assert_eq!(
+            claimed.iter().map(|c| c.mail.clone()).collect::<Vec<_>>(),
+            vec![mail(2)],
+            "the locked row is skipped"
+        );
+        conn.batch_execute("ROLLBACK").unwrap();
+        let claimed = store.claim(now, lease, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1, "the released row is claimed now");
+        assert_eq!(claimed[0].mail, mail(1));
+
+        store.mark_sent(mail(1).id, lease).await.unwrap();
+        assert_eq!(
+            kept(&mut conn),
+            1,
+            "the sealed bytes are dropped on delivery"
+        );
+
+        // Two rows of unknown kinds, queued before everything else: the head of the queue.
+        // (Message 2 is still leased until `lease`.)
+        conn.batch_execute(
+            "INSERT INTO outbox (id, kind, created_at, payload, attempts, next_attempt_at) \
+             VALUES ('00000000-0000-0000-0000-000000000003', 'spam', '2000-01-01T00:00:00Z', \
+                     '\\x00', 0, '2000-01-01T00:00:00Z'), \
+                    ('00000000-0000-0000-0000-000000000004', 'eggs', '2000-01-01T00:00:01Z', \
+                     '\\x00', 0, '2000-01-01T00:00:01Z')",
+        )
+        .unwrap();
+        let behind = mail(5);
+        store
+            .append(Journal::default().with_mail(behind.clone()))
+            .await
+            .unwrap();
+        let first = store.claim(now, lease, 1).await.unwrap();
+        assert_eq!(
+            first,
+            vec![],
+            "the unknown message at the head counts towards the limit and is not returned"
+        );
+        let claimed = store.claim(now, lease, 10).await.unwrap();
+        assert_eq!(
+            claimed.iter().map(|c| c.mail.clone()).collect::<Vec<_>>(),
+            vec![behind],
+            "the message behind the unknown ones is claimed"
+        );
+        for (id, kind) in [
+            ("00000000-0000-0000-0000-000000000003", "spam"),
+            ("00000000-0000-0000-0000-000000000004", "eggs"),
+        ] {
+            let row = diesel::sql_query(
+                "SELECT failed_at, last_error, lease_until, attempts FROM outbox \
+                 WHERE id = $1::uuid",
+            )
+            .bind::<diesel::sql_types::Text, _>(id)
+            .get_result::<GivenUp>(&mut conn)
+            .unwrap();
+            assert_eq!(
+                row,
+                GivenUp {
+                    failed_at: Some(now),
+                    last_error: Some(format!("unknown kind {kind}")),
+                    lease_until: None,
+                    attempts: 0,
+                },
+                "{kind}: given up at the claim's now, no delivery attempted"
+            );
+        }
+        assert_eq!(
+            store.status(now).await.unwrap(),
+            OutboxStatus {
+                pending: 2,
+                retrying: 0,
+                dead: 2
+            },
+            "the unknown ones are dead; messages 2 and 5 pending"
+        );
+        let later = lease + chrono::TimeDelta::hours(1);
+        let mut again: Vec<Uuid> = store
+            .claim(later, later, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.mail.id)
+            .collect();
+        again.sort();
+        assert_eq!(
+            again,
+            vec![mail(2).id, mail(5).id],
+            "a given-up message is never claimed again"
         );
     }
 

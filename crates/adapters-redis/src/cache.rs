@@ -16,7 +16,7 @@ use crate::{RedisClient, RedisError};
 /// The version of [`CachedUser`]'s format. Bump it when the format changes: entries of
 /// another version are then read as misses (and deleted), so instances of two releases can
 /// share a server during a rolling deploy without misreading each other's entries.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// `get`: `KEYS[1]` the user's entry, `KEYS[2]` its generation, `ARGV[1]` the generation
 /// key's lifetime in milliseconds. Replies `{1, entry}` on a hit, `{0, generation}` on a miss
@@ -142,6 +142,7 @@ struct CachedUser {
     updated_at: DateTime<Utc>,
     last_login_at: Option<DateTime<Utc>>,
     version: UserVersion,
+    password_changed_at: DateTime<Utc>,
 }
 
 /// Just the format version, read first so another format is a clean miss.
@@ -167,6 +168,7 @@ impl From<&User> for CachedUser {
             updated_at,
             last_login_at,
             version,
+            password_changed_at,
         } = user;
         Self {
             v: FORMAT,
@@ -183,6 +185,7 @@ impl From<&User> for CachedUser {
             updated_at: *updated_at,
             last_login_at: *last_login_at,
             version: *version,
+            password_changed_at: *password_changed_at,
         }
     }
 }
@@ -205,6 +208,7 @@ impl CachedUser {
             updated_at: self.updated_at,
             last_login_at: self.last_login_at,
             version: self.version,
+            password_changed_at: self.password_changed_at,
         })
     }
 }
@@ -378,6 +382,7 @@ mod tests {
             updated_at: DateTime::from_timestamp_micros(1_700_000_001_654_321).unwrap(),
             last_login_at: None,
             version: 3,
+            password_changed_at: DateTime::from_timestamp_micros(1_700_000_000_777_888).unwrap(),
         }
     }
 
@@ -390,7 +395,7 @@ mod tests {
     #[test]
     fn the_document_is_versioned() {
         let json = serde_json::to_value(CachedUser::from(&user())).unwrap();
-        assert_eq!(json["v"], 1);
+        assert_eq!(json["v"], 2);
         assert_eq!(json["role"], "admin");
         assert_eq!(json["created_at"], "2023-11-14T22:13:20.123456Z");
     }
@@ -398,9 +403,9 @@ mod tests {
     #[test]
     fn other_versions_and_invalid_values_are_refused() {
         let mut json = serde_json::to_value(CachedUser::from(&user())).unwrap();
-        json["v"] = 2.into();
+        json["v"] = 1.into();
         let err = decode(&serde_json::to_vec(&json).unwrap(), user().id).unwrap_err();
-        assert!(err.contains("format version 2"), "{err}");
+        assert!(err.contains("format version 1"), "{err}");
 
         let mut json = serde_json::to_value(CachedUser::from(&user())).unwrap();
         json["username"] = "no spaces allowed".into();
@@ -416,6 +421,6 @@ mod tests {
         assert!(decode(&json, other).is_err(), "an entry for another id");
 
         assert!(decode(b"\xff\x00", user().id).is_err());
-        assert!(decode(b"{\"v\":1}", user().id).is_err());
+        assert!(decode(b"{\"v\":2}", user().id).is_err());
     }
 }

@@ -57,37 +57,14 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-/// The URL with any password replaced by `***`, fit for logs: the password of the user-info
-/// part (everything between `:` and the last `@`), and a `pass=` query parameter (as
-/// Unix-socket URLs carry it). Errs towards hiding more when a URL is malformed.
+/// The URL with any password replaced by `***`, fit for logs: the workspace's one redactor
+/// ([`redact::redact_url`]), which masks the password of the user info (everything between
+/// its first `:` and the last `@`, so an unencoded `@`, `/` or `?` in it hides nothing) and
+/// secret query parameters such as `pass=` (as Unix-socket URLs carry it). Errs towards
+/// hiding more when a URL is malformed.
 #[must_use]
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = match rest.split_once('?') {
-        Some((before, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("pass") => format!("{key}=***"),
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{before}?{}", query.join("&"))
-        }
-        None => rest.to_owned(),
-    };
-    let rest = match rest.rsplit_once('@') {
-        Some((userinfo, after)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{after}"),
-            None => rest.clone(),
-        },
-        None => rest,
-    };
-    if scheme.is_empty() {
-        rest
-    } else {
-        format!("{scheme}://{rest}")
-    }
+    redact::redact_url(url)
 }
 
 /// Failure of a Redis call, or of [`RedisClient::connect`]. Never carries the URL's password.

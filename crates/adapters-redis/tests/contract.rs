@@ -192,15 +192,40 @@ async fn a_cached_user_is_one_versioned_json_key_with_the_ttl() {
     assert!((88_000..=90_000).contains(&ttl), "PTTL {ttl}");
     let raw = conn.cmd(&["GET", &key]).unwrap().as_text().unwrap();
     let json: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(json["v"], 1);
+    assert_eq!(json["v"], 2);
     assert_eq!(json["id"], user.id.to_string());
     assert_eq!(json["email"], user.email.as_str());
     assert_eq!(json["role"], "admin");
     assert_eq!(json["preferences"]["notifications"]["digest"]["hour"], 7);
-    assert!(
-        !raw.contains("password"),
-        "nothing about credentials is cached"
+    // Nothing about credentials is cached: the user's fields and the format, no hash.
+    let mut fields: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "created_at",
+            "email",
+            "email_verified",
+            "first_name",
+            "id",
+            "is_active",
+            "last_login_at",
+            "last_name",
+            "password_changed_at",
+            "preferences",
+            "role",
+            "updated_at",
+            "username",
+            "v",
+            "version",
+        ]
     );
+    assert!(!raw.contains("hash"), "nothing about credentials is cached");
 
     // Invalidating deletes the entry and leaves the generation, at 1, for an hour.
     cache.invalidate(user.id).await.unwrap();
@@ -376,7 +401,14 @@ async fn unreadable_entries_are_misses_and_are_deleted() {
         serde_json::from_str(&conn.cmd(&["GET", &key]).unwrap().as_text().unwrap()).unwrap();
 
     let mut next_version = valid.clone();
-    next_version["v"] = 2.into();
+    next_version["v"] = 3.into();
+    // What the previous release wrote: format 1, without `password_changed_at`.
+    let mut previous_version = valid.clone();
+    previous_version["v"] = 1.into();
+    previous_version
+        .as_object_mut()
+        .unwrap()
+        .remove("password_changed_at");
     let mut bad_username = valid.clone();
     bad_username["username"] = "has spaces".into();
     let mut bad_preferences = valid.clone();
@@ -387,6 +419,7 @@ async fn unreadable_entries_are_misses_and_are_deleted() {
     missing_field.as_object_mut().unwrap().remove("email");
     let values: Vec<Vec<u8>> = vec![
         next_version.to_string().into_bytes(),
+        previous_version.to_string().into_bytes(),
         bad_username.to_string().into_bytes(),
         bad_preferences.to_string().into_bytes(),
         other_user.to_string().into_bytes(),

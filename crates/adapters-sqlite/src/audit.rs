@@ -1,5 +1,6 @@
 //! `AuditLog` for [`SqliteStore`], and [`write_journal`], which every changing method calls
-//! inside its own transaction so that a change and its audit events commit or fail together.
+//! inside its own transaction so that a change and its journal (audit events, one-time tokens,
+//! outbox mail) commit or fail together.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -8,24 +9,44 @@ use domain::model::{AuditEvent, Journal};
 use domain::ports::{AuditFilter, AuditLog, PageRequest, Paged, StoreError};
 
 use crate::error::TxError;
-use crate::rows::{AuditEventRow, StoredAuditEventRow, micros};
-use crate::schema::audit_events;
+use crate::rows::{AuditEventRow, NewActionTokenRow, NewOutboxRow, StoredAuditEventRow, micros};
+use crate::schema::{action_tokens, audit_events, outbox};
 use crate::{SqliteStore, immediate, limit_offset, total};
 
-/// Inserts the journal's events on `conn`, which the caller has inside the transaction of
-/// the change they record: if this fails, the caller's `?` rolls the change back too.
+/// Writes the journal on `conn`, which the caller has inside the transaction of the change it
+/// records: its one-time tokens, its mail (into the outbox: never tried, due at once) and its
+/// audit events, in that order. If any insert fails, the caller's `?` rolls the change and
+/// everything before it back too.
+///
+/// A token's user must exist when this runs: callers write the journal after their change
+/// (after inserting the user a token may be for).
 pub(crate) fn write_journal(conn: &mut SqliteConnection, journal: &Journal) -> Result<(), TxError> {
     if journal.is_empty() {
         return Ok(());
     }
-    let rows = journal
-        .events
-        .iter()
-        .map(AuditEventRow::try_from)
-        .collect::<Result<Vec<_>, _>>()?;
-    diesel::insert_into(audit_events::table)
-        .values(&rows)
-        .execute(conn)?;
+    if !journal.tokens.is_empty() {
+        let tokens: Vec<NewActionTokenRow<'_>> =
+            journal.tokens.iter().map(NewActionTokenRow::from).collect();
+        diesel::insert_into(action_tokens::table)
+            .values(&tokens)
+            .execute(conn)?;
+    }
+    if !journal.mail.is_empty() {
+        let mail: Vec<NewOutboxRow<'_>> = journal.mail.iter().map(NewOutboxRow::from).collect();
+        diesel::insert_into(outbox::table)
+            .values(&mail)
+            .execute(conn)?;
+    }
+    if !journal.events.is_empty() {
+        let rows = journal
+            .events
+            .iter()
+            .map(AuditEventRow::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        diesel::insert_into(audit_events::table)
+            .values(&rows)
+            .execute(conn)?;
+    }
     Ok(())
 }
 

@@ -2,7 +2,8 @@
 //!
 //! [`SqliteStore`] implements the domain's [`UserStore`](domain::ports::UserStore),
 //! [`SessionStore`](domain::ports::SessionStore), [`TenantStore`](domain::ports::TenantStore)
-//! and [`AuditLog`](domain::ports::AuditLog) ports on one database file.
+//! and [`AuditLog`](domain::ports::AuditLog) ports on one database file, and
+//! [`ServiceAccountStore`](domain::ports::ServiceAccountStore) on the same file.
 //!
 //! - Diesel is synchronous, so every pool checkout and query runs on tokio's blocking pool
 //!   ([`tokio::task::spawn_blocking`]), inside the caller's tracing span.
@@ -11,8 +12,10 @@
 //! - Every write of more than one row runs in one `BEGIN IMMEDIATE` transaction, which takes
 //!   the write lock up front: writers queue (up to the busy timeout) instead of failing with
 //!   "database is locked" when a read turns into a write.
-//! - A method given a [`Journal`](domain::model::Journal) inserts its audit events in the same
-//!   transaction as the change, so either both commit or neither does.
+//! - A method given a [`Journal`](domain::model::Journal) inserts its audit events, one-time
+//!   tokens and outbox mail in the same transaction as the change, so either all commit or
+//!   none does. The same file holds the [`Outbox`](domain::ports::Outbox) the mail goes to;
+//!   claims are serialised by `BEGIN IMMEDIATE`, so no two return the same message.
 //! - The last-administrator guards count and then write inside one `BEGIN IMMEDIATE`
 //!   transaction; since that serialises writers, concurrent changes cannot together remove
 //!   the last administrator.
@@ -24,8 +27,10 @@
 mod admins;
 mod audit;
 mod error;
+mod outbox;
 mod rows;
 mod schema;
+mod service_accounts;
 mod sessions;
 mod tenants;
 mod users;

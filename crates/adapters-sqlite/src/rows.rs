@@ -7,15 +7,15 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use domain::model::{
-    AuditAction, AuditEvent, AuditEventId, AuditTarget, Credentials, Email, Membership, NewSession,
-    NewUser, PasswordHash, PersonName, Preferences, Role, Session, SessionId, Tenant, TenantId,
-    TenantRole, TenantSlug, TokenHash, User, UserId, Username,
+    AuditAction, AuditEvent, AuditEventId, AuditTarget, Credentials, Email, MailKind, Membership,
+    NewSession, NewUser, PasswordHash, PersonName, Preferences, Role, SealedMail, Session,
+    SessionId, Tenant, TenantId, TenantRole, TenantSlug, TokenHash, User, UserId, Username,
 };
-use domain::ports::{ActionPurpose, ActionToken, StoreError, StoredActionToken};
+use domain::ports::{ActionPurpose, ActionToken, ClaimedMail, StoreError, StoredActionToken};
 use uuid::Uuid;
 
 use crate::schema::{
-    action_tokens, audit_events, memberships, refresh_tokens, sessions, tenants, users,
+    action_tokens, audit_events, memberships, outbox, refresh_tokens, sessions, tenants, users,
 };
 
 /// Microseconds since the Unix epoch, the stored form of every timestamp.
@@ -77,6 +77,7 @@ pub(crate) struct UserRow {
     updated_at: i64,
     last_login_at: Option<i64>,
     version: i64,
+    password_changed_at: i64,
 }
 
 impl TryFrom<UserRow> for User {
@@ -105,6 +106,7 @@ impl TryFrom<UserRow> for User {
             updated_at: from_micros("users.updated_at", row.updated_at)?,
             last_login_at: from_micros_opt("users.last_login_at", row.last_login_at)?,
             version: row.version,
+            password_changed_at: from_micros("users.password_changed_at", row.password_changed_at)?,
         })
     }
 }
@@ -137,6 +139,7 @@ pub(crate) struct NewUserRow<'a> {
     updated_at: i64,
     last_login_at: Option<i64>,
     version: i64,
+    password_changed_at: i64,
 }
 
 impl<'a> From<&'a NewUser> for NewUserRow<'a> {
@@ -156,6 +159,7 @@ impl<'a> From<&'a NewUser> for NewUserRow<'a> {
             updated_at: micros(user.created_at),
             last_login_at: None,
             version: 1,
+            password_changed_at: micros(user.created_at),
         }
     }
 }
@@ -519,6 +523,61 @@ impl TryFrom<StoredAuditEventRow> for AuditEvent {
             ip: row.ip,
             request_id: row.request_id,
             details: json_object("audit_events.details", &row.details)?,
+        })
+    }
+}
+
+/// A message to put in the outbox: undelivered, never tried, due at once.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = outbox, check_for_backend(Sqlite))]
+pub(crate) struct NewOutboxRow<'a> {
+    id: String,
+    kind: &'static str,
+    created_at: i64,
+    payload: &'a [u8],
+    attempts: i32,
+    next_attempt_at: i64,
+}
+
+impl<'a> From<&'a SealedMail> for NewOutboxRow<'a> {
+    fn from(mail: &'a SealedMail) -> Self {
+        Self {
+            id: mail.id.to_string(),
+            kind: mail.kind.as_str(),
+            created_at: micros(mail.created_at),
+            payload: &mail.sealed,
+            attempts: 0,
+            next_attempt_at: micros(mail.created_at),
+        }
+    }
+}
+
+/// A claimed message, as `claim` reads it.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = outbox, check_for_backend(Sqlite))]
+pub(crate) struct OutboxRow {
+    pub(crate) id: String,
+    kind: String,
+    created_at: i64,
+    payload: Option<Vec<u8>>,
+    attempts: i32,
+}
+
+impl TryFrom<OutboxRow> for ClaimedMail {
+    type Error = StoreError;
+
+    fn try_from(row: OutboxRow) -> Result<Self, Self::Error> {
+        Ok(Self {
+            mail: SealedMail {
+                id: parse_uuid("outbox.id", &row.id)?,
+                kind: MailKind::parse(&row.kind)
+                    .ok_or_else(|| corrupt("outbox.kind", &row.kind))?,
+                created_at: from_micros("outbox.created_at", row.created_at)?,
+                sealed: row
+                    .payload
+                    .ok_or_else(|| corrupt("outbox.payload", "NULL in an undelivered message"))?,
+            },
+            attempts: u32::try_from(row.attempts).map_err(|e| corrupt("outbox.attempts", e))?,
         })
     }
 }

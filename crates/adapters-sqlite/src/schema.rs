@@ -33,6 +33,8 @@ diesel::table! {
         last_login_at -> Nullable<BigInt>,
         /// Optimistic-concurrency version.
         version -> BigInt,
+        /// Microseconds since the epoch: when the password was last set.
+        password_changed_at -> BigInt,
     }
 }
 
@@ -158,6 +160,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The durable mail outbox: one row per message, written by a journal.
+    outbox (id) {
+        /// Hyphenated UUID (v7): also the message's `Message-ID`.
+        id -> Text,
+        /// `MailKind::as_str`.
+        kind -> Text,
+        /// When it was queued; microseconds since the epoch.
+        created_at -> BigInt,
+        /// The sealed message; NULL once delivered.
+        payload -> Nullable<Binary>,
+        /// Failed delivery attempts so far.
+        attempts -> Integer,
+        /// Not to be tried before this instant; microseconds since the epoch.
+        next_attempt_at -> BigInt,
+        /// Claimed by a worker until this instant; microseconds since the epoch.
+        lease_until -> Nullable<BigInt>,
+        /// When it was delivered; microseconds since the epoch.
+        sent_at -> Nullable<BigInt>,
+        /// When it was given up; microseconds since the epoch.
+        failed_at -> Nullable<BigInt>,
+        /// The reason of the last failed attempt.
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(action_tokens -> users (user_id));
@@ -172,4 +200,25 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     memberships,
     audit_events,
+    outbox,
 );
+
+diesel::table! {
+    /// Service accounts (other services that introspect tokens); no foreign keys.
+    service_accounts (id) {
+        /// Hyphenated UUID.
+        id -> Text,
+        /// Unique regardless of case (`service_accounts_name_key`).
+        name -> Text,
+        /// Possibly empty.
+        description -> Text,
+        /// Public identifier, unique (`service_accounts_client_id_key`).
+        client_id -> Text,
+        /// Lower-case hex SHA-256 of the secret.
+        secret_hash -> Text,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+        /// Microseconds since the epoch.
+        last_used_at -> Nullable<BigInt>,
+    }
+}

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel::sqlite::Sqlite;
-use domain::model::{Journal, NewSession, RefreshRotation, Session, SessionId, TokenHash, UserId};
+use domain::model::{
+    Journal, NewSession, RefreshRotation, Session, SessionId, StoredRefreshToken, TokenHash, UserId,
+};
 use domain::ports::{PageRequest, Paged, SessionStore, StoreError};
 
 use crate::audit::write_journal;
@@ -52,15 +54,31 @@ impl SessionStore for SqliteStore {
     #[tracing::instrument(name = "sqlite.sessions.create", level = "debug", skip_all, fields(session_id = %new.session.id, user_id = %new.session.user_id))]
     async fn create(&self, new: NewSession, journal: Journal) -> Result<(), StoreError> {
         self.run(move |conn| {
+            // BEGIN IMMEDIATE: no password change, reset or deactivation (each a writer,
+            // revoking the user's sessions in its own transaction) can come between the check
+            // of the password hash and the insert of the session.
             immediate(conn, |conn| {
                 let row = SessionRow::from(&new.session);
-                // Touching the user first both records the login and proves the user exists,
-                // so a missing user is `NotFound` rather than a foreign-key failure.
-                let touched = diesel::update(users::table.find(&row.user_id))
-                    .set(users::last_login_at.eq(row.created_at))
-                    .execute(conn)?;
+                // Touching the user first both records the login and proves the user exists
+                // (so a missing user is `NotFound` rather than a foreign-key failure), only
+                // while the password the login checked is still the user's and the user is
+                // active.
+                let touched = diesel::update(
+                    users::table
+                        .find(&row.user_id)
+                        .filter(users::password_hash.eq(new.verified_password.as_str()))
+                        .filter(users::is_active.eq(true)),
+                )
+                .set(users::last_login_at.eq(row.created_at))
+                .execute(conn)?;
                 if touched == 0 {
-                    return Err(StoreError::NotFound.into());
+                    let exists: i64 = users::table.find(&row.user_id).count().get_result(conn)?;
+                    return Err(if exists == 0 {
+                        StoreError::NotFound
+                    } else {
+                        StoreError::Changed
+                    }
+                    .into());
                 }
                 diesel::insert_into(sessions::table)
                     .values(&row)
@@ -84,6 +102,34 @@ impl SessionStore for SqliteStore {
                 .optional()
                 .map_err(db_error)?
                 .map(Session::try_from)
+                .transpose()
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.sessions.find_refresh_token", level = "debug", skip_all)]
+    async fn find_refresh_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<StoredRefreshToken>, StoreError> {
+        let token = token.as_str().to_owned();
+        self.run(move |conn| {
+            let found = refresh_tokens::table
+                .inner_join(sessions::table)
+                .filter(refresh_tokens::token_hash.eq(&token))
+                .select((refresh_tokens::used_at, SessionRow::as_select()))
+                .first::<(Option<i64>, SessionRow)>(conn)
+                .optional()
+                .map_err(db_error)?;
+            found
+                .map(|(used_at, row)| {
+                    Ok(StoredRefreshToken {
+                        session: Session::try_from(row)?,
+                        used_at: used_at
+                            .map(|at| rows::from_micros("refresh_tokens.used_at", at))
+                            .transpose()?,
+                    })
+                })
                 .transpose()
         })
         .await
@@ -195,24 +241,6 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    #[tracing::instrument(name = "sqlite.sessions.list_for_user", level = "debug", skip_all, fields(user_id = %user))]
-    async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
-        self.run(move |conn| {
-            // Equal creation times are ordered by id (hyphenated lower-case text sorts as the
-            // UUID does), so the order is deterministic and the same as PostgreSQL's.
-            sessions::table
-                .filter(sessions::user_id.eq(user.to_string()))
-                .order((sessions::created_at.desc(), sessions::id.desc()))
-                .select(SessionRow::as_select())
-                .load::<SessionRow>(conn)
-                .map_err(db_error)?
-                .into_iter()
-                .map(Session::try_from)
-                .collect()
-        })
-        .await
-    }
-
     #[tracing::instrument(name = "sqlite.sessions.live_for_user", level = "debug", skip_all, fields(user_id = %user))]
     async fn live_for_user(&self, user: UserId) -> Result<Vec<SessionId>, StoreError> {
         self.run(move |conn| {
@@ -265,6 +293,35 @@ impl SessionStore for SqliteStore {
                 let revoked = revoke_live_sessions(conn, &user.to_string(), None, at)?;
                 write_journal(conn, &journal)?;
                 Ok(revoked)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "sqlite.sessions.purge_ended",
+        level = "debug",
+        skip_all,
+        fields(limit)
+    )]
+    async fn purge_ended(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            immediate(conn, |conn| {
+                let ended = diesel::alias!(sessions as ended);
+                let batch = ended
+                    .filter(
+                        ended
+                            .field(sessions::expires_at)
+                            .lt(micros(before))
+                            .or(ended.field(sessions::revoked_at).lt(micros(before))),
+                    )
+                    .limit(i64::from(limit))
+                    .select(ended.field(sessions::id));
+                // Their refresh tokens go by the foreign key's ON DELETE CASCADE.
+                let deleted = diesel::delete(sessions::table)
+                    .filter(sessions::id.eq_any(batch))
+                    .execute(conn)?;
+                Ok(deleted as u64)
             })
         })
         .await

@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use domain::model::{
-    Credentials, Journal, NewUser, PasswordHash, Role, SessionId, TokenHash, User, UserId,
+    Credentials, Email, Journal, NewUser, PasswordHash, Role, SessionId, TokenHash, User, UserId,
     UserVersion,
 };
 use domain::ports::{
-    ActionPurpose, ActionToken, Login, PageRequest, Paged, StoreError, StoredActionToken,
-    UniqueField, UserChanges, UserFilter, UserSort, UserStore, UserUpdate,
+    ActionPurpose, ActionToken, IssueOutcome, Login, PageRequest, Paged, StoreError,
+    StoredActionToken, UniqueField, UserChanges, UserFilter, UserSort, UserStore, UserUpdate,
 };
 
 use crate::audit::write_journal;
@@ -69,6 +69,28 @@ pub(crate) fn insert_user(conn: &mut SqliteConnection, user: &NewUser) -> Result
         .values(NewUserRow::from(user))
         .execute(conn)?;
     reload_user(conn, &user.id.to_string())
+}
+
+/// Spends (`used_at = at`) every unspent one-time token of `user`, of `purpose` or (`None`)
+/// of every purpose: a change of address spends them all, so that no link mailed to the old
+/// address works after it; a password change or reset spends the reset tokens, so that no
+/// older reset link sets the password again. Spent tokens keep the time they were spent.
+/// Through `action_tokens_cooldown_idx`, which leads with `user_id`.
+fn spend_action_tokens(
+    conn: &mut SqliteConnection,
+    user: &str,
+    purpose: Option<ActionPurpose>,
+    at: DateTime<Utc>,
+) -> Result<usize, TxError> {
+    let mut spend = diesel::update(action_tokens::table)
+        .set(action_tokens::used_at.eq(micros(at)))
+        .filter(action_tokens::user_id.eq(user))
+        .filter(action_tokens::used_at.is_null())
+        .into_boxed();
+    if let Some(purpose) = purpose {
+        spend = spend.filter(action_tokens::purpose.eq(purpose.as_str()));
+    }
+    Ok(spend.execute(conn)?)
 }
 
 /// `q` as a `LIKE` pattern matching it as a substring: lower-cased the way SQLite's `lower()`
@@ -306,6 +328,10 @@ impl UserStore for SqliteStore {
                 } else {
                     Vec::new()
                 };
+                // Before the journal, which may carry the new address's verification token.
+                if new_email.is_some() {
+                    spend_action_tokens(conn, &id, None, at)?;
+                }
                 write_journal(conn, &journal)?;
                 Ok(UserUpdate {
                     user: reload_user(conn, &id)?,
@@ -378,6 +404,7 @@ impl UserStore for SqliteStore {
                 let updated = diesel::update(users::table.find(&id))
                     .set((
                         users::password_hash.eq(hash.as_str()),
+                        users::password_changed_at.eq(micros(at)),
                         users::version.eq(users::version + 1),
                         users::updated_at.eq(micros(at)),
                     ))
@@ -386,6 +413,8 @@ impl UserStore for SqliteStore {
                     return Err(StoreError::NotFound.into());
                 }
                 let revoked = revoke_live_sessions(conn, &id, keep, at)?;
+                // A reset link mailed before must not set the password over this one.
+                spend_action_tokens(conn, &id, Some(ActionPurpose::ResetPassword), at)?;
                 write_journal(conn, &journal)?;
                 Ok(revoked)
             })
@@ -393,14 +422,136 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    #[tracing::instrument(name = "sqlite.users.insert_action_token", level = "debug", skip_all, fields(user_id = %token.user_id))]
-    async fn insert_action_token(&self, token: ActionToken) -> Result<(), StoreError> {
+    #[tracing::instrument(name = "sqlite.users.issue_action_token", level = "debug", skip_all, fields(user_id = %token.user_id, purpose = token.purpose.as_str()))]
+    async fn issue_action_token(
+        &self,
+        token: ActionToken,
+        to: &Email,
+        quiet_since: Option<DateTime<Utc>>,
+        journal: Journal,
+    ) -> Result<IssueOutcome, StoreError> {
+        let to = to.as_str().to_owned();
         self.run(move |conn| {
-            diesel::insert_into(action_tokens::table)
-                .values(NewActionTokenRow::from(&token))
-                .execute(conn)
-                .map(drop)
-                .map_err(db_error)
+            // BEGIN IMMEDIATE holds the write lock from the first read, so of concurrent calls
+            // the second sees the first one's token and keeps quiet, and no change of address
+            // or deactivation can come between the check of the recipient and the insert.
+            immediate(conn, |conn| {
+                let user = token.user_id.to_string();
+                let recipient: Option<(String, bool)> = users::table
+                    .find(&user)
+                    .select((users::email, users::is_active))
+                    .first(conn)
+                    .optional()?;
+                let Some((email, is_active)) = recipient else {
+                    return Err(StoreError::NotFound.into());
+                };
+                if email != to || !is_active {
+                    return Ok(IssueOutcome::Stale);
+                }
+                if let Some(since) = quiet_since {
+                    let recent: bool = diesel::select(diesel::dsl::exists(
+                        action_tokens::table
+                            .filter(action_tokens::user_id.eq(&user))
+                            .filter(action_tokens::purpose.eq(token.purpose.as_str()))
+                            .filter(action_tokens::created_at.ge(micros(since))),
+                    ))
+                    .get_result(conn)?;
+                    if recent {
+                        return Ok(IssueOutcome::Cooldown);
+                    }
+                }
+                diesel::insert_into(action_tokens::table)
+                    .values(NewActionTokenRow::from(&token))
+                    .execute(conn)?;
+                write_journal(conn, &journal)?;
+                Ok(IssueOutcome::Issued)
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "sqlite.users.reset_password", level = "debug", skip_all, fields(user_id = %user))]
+    async fn reset_password(
+        &self,
+        token: &TokenHash,
+        user: UserId,
+        hash: PasswordHash,
+        at: DateTime<Utc>,
+        journal: Journal,
+    ) -> Result<Option<Vec<SessionId>>, StoreError> {
+        let token = token.as_str().to_owned();
+        self.run(move |conn| {
+            // BEGIN IMMEDIATE holds the write lock from the first statement, so no concurrent
+            // call can spend the token between this one's check and its update.
+            immediate(conn, |conn| {
+                let user = user.to_string();
+                let spent = diesel::update(
+                    action_tokens::table
+                        .find(&token)
+                        .filter(action_tokens::user_id.eq(&user))
+                        .filter(action_tokens::purpose.eq(ActionPurpose::ResetPassword.as_str()))
+                        .filter(action_tokens::used_at.is_null())
+                        .filter(action_tokens::expires_at.gt(micros(at))),
+                )
+                .set(action_tokens::used_at.eq(micros(at)))
+                .execute(conn)?;
+                if spent == 0 {
+                    return Ok(None);
+                }
+                let updated = diesel::update(users::table.find(&user))
+                    .set((
+                        users::password_hash.eq(hash.as_str()),
+                        users::password_changed_at.eq(micros(at)),
+                        users::email_verified.eq(true),
+                        users::version.eq(users::version + 1),
+                        users::updated_at.eq(micros(at)),
+                    ))
+                    .execute(conn)?;
+                if updated != 1 {
+                    // The token's foreign key cascades, so its user exists.
+                    return Err(StoreError::Unexpected(
+                        format!("a reset with an unspent token changed {updated} user rows").into(),
+                    )
+                    .into());
+                }
+                let revoked = revoke_live_sessions(conn, &user, None, at)?;
+                // Every other reset link of the user too: none may reset again over this one.
+                spend_action_tokens(conn, &user, Some(ActionPurpose::ResetPassword), at)?;
+                write_journal(conn, &journal)?;
+                Ok(Some(revoked))
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(
+        name = "sqlite.users.purge_action_tokens",
+        level = "debug",
+        skip_all,
+        fields(limit)
+    )]
+    async fn purge_action_tokens(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            immediate(conn, |conn| {
+                let ended = diesel::alias!(action_tokens as ended);
+                let batch = ended
+                    .filter(
+                        ended
+                            .field(action_tokens::used_at)
+                            .lt(micros(before))
+                            .or(ended.field(action_tokens::expires_at).lt(micros(before))),
+                    )
+                    .limit(i64::from(limit))
+                    .select(ended.field(action_tokens::token_hash));
+                let deleted = diesel::delete(action_tokens::table)
+                    .filter(action_tokens::token_hash.eq_any(batch))
+                    .execute(conn)?;
+                Ok(deleted as u64)
+            })
         })
         .await
     }

@@ -40,6 +40,7 @@ fn break_audit(dir: &TempDir) {
 }
 
 ums_tests::store_contract_tests!(fresh, break_audit);
+ums_tests::service_account_contract_tests!(fresh, break_audit);
 
 /// Checks of what the contract cannot see: pragmas, migrations, files, locks.
 mod sqlite_specific {
@@ -105,19 +106,20 @@ mod sqlite_specific {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn foreign_keys_are_enforced_on_every_connection() {
         let (store, _dir) = fresh().await;
-        // Many concurrent writes spread over the pool; each must hit the foreign key.
+        // Many concurrent writes spread over the pool; each must hit the foreign key (a
+        // journal's token for a user that does not exist).
         let tasks: Vec<_> = (0..32u128)
             .map(|n| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    store
-                        .insert_action_token(domain::ports::ActionToken {
-                            hash: domain::model::TokenHash::new(format!("{n:064x}")),
-                            user_id: UserId::from_uuid(Uuid::from_u128(999)),
-                            purpose: domain::ports::ActionPurpose::VerifyEmail,
-                            created_at: DateTime::from_timestamp(0, 0).unwrap(),
-                            expires_at: DateTime::from_timestamp(60, 0).unwrap(),
-                        })
+                    let token = domain::ports::ActionToken {
+                        hash: domain::model::TokenHash::new(format!("{n:064x}")),
+                        user_id: UserId::from_uuid(Uuid::from_u128(999)),
+                        purpose: domain::ports::ActionPurpose::VerifyEmail,
+                        created_at: DateTime::from_timestamp(0, 0).unwrap(),
+                        expires_at: DateTime::from_timestamp(60, 0).unwrap(),
+                    };
+                    domain::ports::AuditLog::append(&store, Journal::default().with_token(token))
                         .await
                 })
             })
@@ -129,6 +131,138 @@ mod sqlite_specific {
                 "a token for a missing user must be refused, got {result:?}"
             );
         }
+    }
+
+    /// What the outbox port cannot show: a delivered message's sealed bytes are gone from the
+    /// file, and a row of a kind the adapter does not know is given up by the claim that
+    /// meets it (dead from the claim's `now`, its kind in `last_error`, no lease), never
+    /// delivered as something else and never in the way of the messages behind it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_outbox_forgets_delivered_mail_and_gives_up_unknown_kinds() {
+        use domain::model::{MailKind, SealedMail};
+        use domain::ports::{AuditLog, Outbox, OutboxStatus};
+
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        #[derive(QueryableByName, Debug, PartialEq)]
+        struct GivenUp {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+            failed_at: Option<i64>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            last_error: Option<String>,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+            lease_until: Option<i64>,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            attempts: i32,
+        }
+        let (store, dir) = fresh().await;
+        let path = dir.path().join("ums.db");
+        let mut conn = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        let kept = |conn: &mut SqliteConnection| {
+            diesel::sql_query("SELECT count(*) AS n FROM outbox WHERE payload IS NOT NULL")
+                .get_result::<Count>(conn)
+                .unwrap()
+                .n
+        };
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mail = SealedMail {
+            id: Uuid::from_u128(1),
+            kind: MailKind::Verification,
+            created_at: t0,
+            sealed: b"sealed bytes".to_vec(),
+        };
+        store
+            .append(Journal::default().with_mail(mail.clone()))
+            .await
+            .unwrap();
+        assert_eq!(kept(&mut conn), 1);
+        let claimed = store
+            .claim(t0, t0 + chrono::TimeDelta::minutes(5), 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].mail, mail);
+        store.mark_sent(mail.id, t0).await.unwrap();
+        assert_eq!(
+            kept(&mut conn),
+            0,
+            "the sealed bytes are dropped on delivery"
+        );
+
+        // Two rows of unknown kinds, queued before everything else: the head of the queue.
+        diesel::sql_query(
+            "INSERT INTO outbox (id, kind, created_at, payload, attempts, next_attempt_at) \
+             VALUES ('00000000-0000-0000-0000-000000000002', 'spam', 0, x'00', 0, 0), \
+                    ('00000000-0000-0000-0000-000000000003', 'eggs', 1, x'00', 0, 1)",
+        )
+        .execute(&mut conn)
+        .unwrap();
+        let behind = SealedMail {
+            id: Uuid::from_u128(4),
+            created_at: t0 + chrono::TimeDelta::seconds(1),
+            ..mail.clone()
+        };
+        store
+            .append(Journal::default().with_mail(behind.clone()))
+            .await
+            .unwrap();
+        let now = t0 + chrono::TimeDelta::seconds(10);
+        let lease = now + chrono::TimeDelta::minutes(5);
+        let first = store.claim(now, lease, 1).await.unwrap();
+        assert_eq!(
+            first,
+            vec![],
+            "the unknown message at the head counts towards the limit and is not returned"
+        );
+        let claimed = store.claim(now, lease, 10).await.unwrap();
+        assert_eq!(
+            claimed.iter().map(|c| c.mail.clone()).collect::<Vec<_>>(),
+            vec![behind],
+            "the message behind the unknown ones is claimed"
+        );
+        let given_up = |conn: &mut SqliteConnection, id: &str| {
+            diesel::sql_query(
+                "SELECT failed_at, last_error, lease_until, attempts FROM outbox WHERE id = ?",
+            )
+            .bind::<diesel::sql_types::Text, _>(id)
+            .get_result::<GivenUp>(conn)
+            .unwrap()
+        };
+        let now_micros = now.timestamp_micros();
+        for (id, kind) in [
+            ("00000000-0000-0000-0000-000000000002", "spam"),
+            ("00000000-0000-0000-0000-000000000003", "eggs"),
+        ] {
+            assert_eq!(
+                given_up(&mut conn, id),
+                GivenUp {
+                    failed_at: Some(now_micros),
+                    last_error: Some(format!("unknown kind {kind}")),
+                    lease_until: None,
+                    attempts: 0,
+                },
+                "{kind}: given up at the claim's now, no delivery attempted"
+            );
+        }
+        assert_eq!(
+            store.status(now).await.unwrap(),
+            OutboxStatus {
+                pending: 1,
+                retrying: 0,
+                dead: 2
+            },
+            "the unknown ones are dead, the claimed one pending"
+        );
+        let later = lease + chrono::TimeDelta::hours(1);
+        let again = store.claim(later, later, 10).await.unwrap();
+        assert_eq!(
+            again.iter().map(|c| c.mail.id).collect::<Vec<_>>(),
+            vec![Uuid::from_u128(4)],
+            "a given-up message is never claimed again"
+        );
     }
 
     /// The search index follows every insert, change and deletion of a user (the triggers),
@@ -144,12 +278,15 @@ mod sqlite_specific {
         let path = path.to_str().unwrap();
         let store = SqliteStore::open(path, 2, TIMEOUT).unwrap();
         store.run_migrations().unwrap();
-        // A user from before the index: revert it (and the migrations after it), insert,
-        // and migrate again.
+        // A user from before the index: inserted (by today's code, into today's schema),
+        // then the index's migration and those after it reverted, and all applied again.
+        store.insert(user(1), Journal::default()).await.unwrap();
+        assert_eq!(store.revert_last_migration().unwrap(), "20261204000200");
+        assert_eq!(store.revert_last_migration().unwrap(), "20261204000100");
+        assert_eq!(store.revert_last_migration().unwrap(), "20261204000000");
         assert_eq!(store.revert_last_migration().unwrap(), "20261203000003");
         assert_eq!(store.revert_last_migration().unwrap(), "20261203000002");
         assert_eq!(store.revert_last_migration().unwrap(), "20261203000001");
-        store.insert(user(1), Journal::default()).await.unwrap();
         store.run_migrations().unwrap();
         store.insert(user(2), Journal::default()).await.unwrap();
 
@@ -245,7 +382,10 @@ mod sqlite_specific {
                 "20261203000000".to_owned(),
                 "20261203000001".to_owned(),
                 "20261203000002".to_owned(),
-                "20261203000003".to_owned()
+                "20261203000003".to_owned(),
+                "20261204000000".to_owned(),
+                "20261204000100".to_owned(),
+                "20261204000200".to_owned()
             ]
         );
         assert_eq!(
@@ -264,6 +404,8 @@ mod sqlite_specific {
             "audit_events",
             "users_search",
             "user_search_keys",
+            "outbox",
+            "service_accounts",
         ] {
             assert!(
                 migrated
@@ -287,6 +429,16 @@ mod sqlite_specific {
             "audit_events_action_idx",
             "memberships_tenant_created_idx",
             "sessions_live_idx",
+            "outbox_pending_idx",
+            "outbox_sent_at_idx",
+            "outbox_failed_at_idx",
+            "action_tokens_cooldown_idx",
+            "action_tokens_used_at_idx",
+            "action_tokens_expires_at_idx",
+            "sessions_expires_at_idx",
+            "service_accounts_name_key",
+            "service_accounts_client_id_key",
+            "service_accounts_created_at_idx",
         ] {
             assert!(
                 migrated
@@ -395,5 +547,95 @@ mod sqlite_specific {
 
         diesel::sql_query("ROLLBACK").execute(&mut blocker).unwrap();
         store.insert(user(1), Journal::default()).await.unwrap();
+    }
+
+    /// The password-age migration gives each existing user the time of their latest password
+    /// change or reset that the audit trail still holds, else their creation time; events of
+    /// other kinds, of other users, or from before the creation do not count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_password_age_migration_backfills_from_the_audit_trail() {
+        use domain::model::{AuditAction, AuditEvent, AuditEventId, AuditTarget};
+        use domain::ports::AuditLog;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("age.db");
+        let store = SqliteStore::open(path.to_str().unwrap(), 2, TIMEOUT).unwrap();
+        store.run_migrations().unwrap();
+        for n in 1..=3 {
+            store.insert(user(n), Journal::default()).await.unwrap();
+        }
+        let created = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let id = |n: u128| UserId::from_uuid(Uuid::from_u128(n));
+        let event = |n: u128, secs: i64, action: AuditAction, target: AuditTarget| AuditEvent {
+            id: AuditEventId::from_uuid(Uuid::from_u128(0xE000 + n)),
+            at: created + chrono::TimeDelta::seconds(secs) + chrono::TimeDelta::microseconds(7),
+            actor: None,
+            tenant: None,
+            action,
+            target,
+            ip: None,
+            request_id: None,
+            details: serde_json::Map::new(),
+        };
+        store
+            .append(Journal {
+                events: vec![
+                    event(
+                        1,
+                        100,
+                        AuditAction::UserPasswordChanged,
+                        AuditTarget::User(id(1)),
+                    ),
+                    event(
+                        2,
+                        300,
+                        AuditAction::UserPasswordReset,
+                        AuditTarget::User(id(1)),
+                    ),
+                    event(
+                        3,
+                        200,
+                        AuditAction::UserPasswordChanged,
+                        AuditTarget::User(id(1)),
+                    ),
+                    event(
+                        4,
+                        500,
+                        AuditAction::UserPasswordResetRequested,
+                        AuditTarget::User(id(2)),
+                    ),
+                    event(5, 600, AuditAction::UserLogin, AuditTarget::User(id(2))),
+                    event(
+                        6,
+                        -100,
+                        AuditAction::UserPasswordChanged,
+                        AuditTarget::User(id(3)),
+                    ),
+                ],
+                ..Journal::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.revert_last_migration().unwrap(), "20261204000200");
+        assert_eq!(store.run_migrations().unwrap(), ["20261204000200"]);
+
+        let changed_at = |n: u128| {
+            let store = store.clone();
+            async move {
+                store
+                    .find_by_id(id(n))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .password_changed_at
+            }
+        };
+        assert_eq!(
+            changed_at(1).await,
+            created + chrono::TimeDelta::seconds(300) + chrono::TimeDelta::microseconds(7),
+            "the latest change or reset"
+        );
+        assert_eq!(changed_at(2).await, created, "no change: the creation");
+        assert_eq!(changed_at(3).await, created, "never before the creation");
     }
 }

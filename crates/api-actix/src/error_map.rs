@@ -2,8 +2,9 @@
 
 use domain::ports::LastAdmin;
 use domain::services::{
-    ChangePasswordError, Conflict, LoginError, LogoutError, ManageError, RefreshError,
-    RegisterError, ResendVerificationError, UpdateProfileError, VerifyEmailError,
+    ChangePasswordError, Conflict, DeleteAccountError, ForgotPasswordError, LoginError,
+    LogoutError, ManageError, RefreshError, RegisterError, ResendVerificationError,
+    ResetPasswordError, UpdateProfileError, VerifyEmailError,
 };
 
 use crate::problem::ApiError;
@@ -29,6 +30,7 @@ impl From<LoginError> for ApiError {
                 Self::unauthorized("The login or password is incorrect.", false)
             }
             LoginError::TenantForbidden => Self::Forbidden,
+            LoginError::EmailNotVerified => Self::EmailNotVerified,
             LoginError::TooManyAttempts { retry_after_secs } => {
                 Self::TooManyRequests(retry_after_secs)
             }
@@ -78,8 +80,32 @@ impl From<VerifyEmailError> for ApiError {
 impl From<ResendVerificationError> for ApiError {
     fn from(error: ResendVerificationError) -> Self {
         match error {
+            ResendVerificationError::TooSoon { retry_after_secs } => {
+                Self::TooManyRequests(retry_after_secs)
+            }
             ResendVerificationError::Unavailable(source) => Self::Unavailable(source),
             ResendVerificationError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<ForgotPasswordError> for ApiError {
+    fn from(error: ForgotPasswordError) -> Self {
+        match error {
+            ForgotPasswordError::Invalid(errors) => Self::Validation(errors),
+            ForgotPasswordError::Unavailable(source) => Self::Unavailable(source),
+            ForgotPasswordError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<ResetPasswordError> for ApiError {
+    fn from(error: ResetPasswordError) -> Self {
+        match error {
+            ResetPasswordError::InvalidToken => Self::invalid("token", "is invalid or expired"),
+            ResetPasswordError::Invalid(errors) => Self::Validation(errors),
+            ResetPasswordError::Unavailable(source) => Self::Unavailable(source),
+            ResetPasswordError::Unexpected(source) => Self::Internal(source),
         }
     }
 }
@@ -105,8 +131,42 @@ impl From<ChangePasswordError> for ApiError {
         match error {
             ChangePasswordError::Invalid(errors) => Self::Validation(errors),
             ChangePasswordError::Forbidden => Self::Forbidden,
+            ChangePasswordError::AccountGone => {
+                Self::unauthorized("The account no longer exists or is inactive.", true)
+            }
+            ChangePasswordError::TooManyAttempts { retry_after_secs } => {
+                Self::TooManyRequests(retry_after_secs)
+            }
             ChangePasswordError::Unavailable(source) => Self::Unavailable(source),
             ChangePasswordError::Unexpected(source) => Self::Internal(source),
+        }
+    }
+}
+
+/// The conflict message of a change that would leave no administrator.
+fn last_admin(which: LastAdmin) -> String {
+    match which {
+        LastAdmin::System => "This would leave no active system administrator.".to_owned(),
+        LastAdmin::Tenant(tenant) => {
+            format!("This would leave tenant {tenant} without an active administrator.")
+        }
+    }
+}
+
+impl From<DeleteAccountError> for ApiError {
+    fn from(error: DeleteAccountError) -> Self {
+        match error {
+            DeleteAccountError::Invalid(errors) => Self::Validation(errors),
+            DeleteAccountError::Forbidden => Self::Forbidden,
+            DeleteAccountError::LastAdmin(which) => Self::Conflict(last_admin(which)),
+            DeleteAccountError::AccountGone => {
+                Self::unauthorized("The account no longer exists or is inactive.", true)
+            }
+            DeleteAccountError::TooManyAttempts { retry_after_secs } => {
+                Self::TooManyRequests(retry_after_secs)
+            }
+            DeleteAccountError::Unavailable(source) => Self::Unavailable(source),
+            DeleteAccountError::Unexpected(source) => Self::Internal(source),
         }
     }
 }
@@ -126,14 +186,12 @@ impl From<ManageError> for ApiError {
                 Conflict::AlreadyMember => {
                     "The user is a member of this tenant already.".to_owned()
                 }
-                Conflict::LastAdmin(LastAdmin::System) => {
-                    "This would leave no active system administrator.".to_owned()
-                }
-                Conflict::LastAdmin(LastAdmin::Tenant(tenant)) => {
-                    format!("This would leave tenant {tenant} without an active administrator.")
-                }
+                Conflict::LastAdmin(which) => last_admin(which),
                 Conflict::Changed => {
                     "The membership changed meanwhile; read it again and retry.".to_owned()
+                }
+                Conflict::ServiceAccountNameTaken => {
+                    "A service account with this name already exists.".to_owned()
                 }
             }),
             ManageError::PreconditionFailed => Self::PreconditionFailed,

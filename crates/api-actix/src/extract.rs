@@ -135,6 +135,10 @@ fn without_position(error: &serde_json::Error) -> String {
 }
 
 /// The caller, authenticated by a bearer access token.
+///
+/// A caller whose password is past its maximum age is let through only to the operations
+/// the policy allows meanwhile (told apart by the method and the matched route template,
+/// see [`crate::password_age`]); any other is 403 `urn:ums:problem:password-change-required`.
 #[derive(Debug)]
 pub struct Authenticated(pub Principal);
 
@@ -146,15 +150,16 @@ impl FromRequest for Authenticated {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer_token(req);
         let client = client_info(req);
+        let operation =
+            crate::password_age::operation(req.method(), req.match_pattern().as_deref());
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let token = token?;
-            state
+            let principal = state
                 .auth
                 .authenticate(&token, client)
                 .await
-                .map(Authenticated)
                 .map_err(|error| match error {
                     AuthError::Unauthenticated(reason) => ApiError::unauthorized(
                         format!("The access token is not accepted: {reason}."),
@@ -162,7 +167,9 @@ impl FromRequest for Authenticated {
                     ),
                     AuthError::Unavailable(source) => ApiError::Unavailable(source),
                     AuthError::Unexpected(source) => ApiError::Internal(source),
-                })
+                })?;
+            crate::password_age::admit(&principal, operation)?;
+            Ok(Authenticated(principal))
         })
     }
 }
@@ -252,7 +259,8 @@ pub fn etag(version: UserVersion) -> String {
     format!("\"{version}\"")
 }
 
-/// The client's user agent and address (the TCP peer; forwarded headers are not trusted).
+/// The client's user agent and address (the TCP peer, or the client a trusted proxy names:
+/// see [`crate::client_ip`]).
 #[derive(Debug)]
 pub struct Client(pub ClientInfo);
 
@@ -265,14 +273,15 @@ impl FromRequest for Client {
     }
 }
 
-/// The client of a request: its user agent, TCP peer address and request id.
+/// The client of a request: its user agent, address ([`crate::client_ip::client_ip`], the one
+/// the rate limits count) and request id.
 fn client_info(req: &HttpRequest) -> ClientInfo {
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let ip = req.peer_addr().map(|addr| addr.ip().to_string());
+    let ip = crate::client_ip::client_ip(req).map(|ip| ip.to_string());
     ClientInfo {
         user_agent,
         ip,

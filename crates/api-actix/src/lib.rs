@@ -2,11 +2,14 @@
 //!
 //! Only this crate knows HTTP; only [`startup`] knows which adapter serves which port.
 
+pub mod client_ip;
 pub mod error_map;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod password_age;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 pub mod settings;
 pub mod startup;

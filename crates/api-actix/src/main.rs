@@ -1,4 +1,5 @@
-//! The `ums` command: `serve` (default), `migrate`, `create-admin`, `create-tenant`, `openapi`.
+//! The `ums` command: `serve` (default), `migrate`, `create-admin`, `create-tenant`,
+//! `create-service-client`, `openapi`.
 
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ use api_actix::{openapi, telemetry};
 use clap::{Parser, Subcommand};
 use domain::model::Role;
 use domain::ports::Login;
+use domain::services::NewServiceClient;
 use domain::services::{
     AdminInput, Conflict, ManageError, NewTenantInput, RegisterError, Registration, command_line,
 };
@@ -48,6 +50,16 @@ enum Command {
         /// E-mail address of an existing user to make the tenant's admin.
         #[arg(long)]
         admin_email: Option<String>,
+    },
+    /// Create a service account for a resource server: prints its client id and secret
+    /// (shown this once) for HTTP Basic on POST /api/v1/auth/introspect.
+    CreateServiceClient {
+        /// Unique name, 3-64 characters of letters, digits, `_`, `.`, `-`.
+        #[arg(long)]
+        name: String,
+        /// What the service is.
+        #[arg(long)]
+        description: Option<String>,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -101,6 +113,8 @@ fn main() -> ExitCode {
         } => {
             runtime().and_then(|rt| rt.block_on(create_tenant(&settings, name, slug, admin_email)))
         }
+        Command::CreateServiceClient { name, description } => runtime()
+            .and_then(|rt| rt.block_on(create_service_client(&settings, name, description))),
         Command::SeedUsers { count, batch } => {
             runtime().and_then(|rt| rt.block_on(seed_users(&settings, count, batch)))
         }
@@ -222,6 +236,41 @@ async fn create_tenant(
         Err(ManageError::Invalid(errors)) => Err(format!("invalid tenant: {errors}")),
         Err(ManageError::Conflict(Conflict::SlugTaken)) => {
             Err("a tenant with that slug exists already".into())
+        }
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+async fn create_service_client(
+    settings: &Settings,
+    name: String,
+    description: Option<String>,
+) -> Result<(), String> {
+    let services = startup::compose(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match services
+        .service_accounts
+        .create_service_client(NewServiceClient { name, description }, &command_line())
+        .await
+    {
+        Ok(created) => {
+            println!(
+                "created service account {} ({})",
+                created.account.name, created.account.id
+            );
+            println!("client_id: {}", created.account.client_id);
+            println!("client_secret: {}", created.secret.expose_secret());
+            println!(
+                "The secret is not stored and will not be shown again: keep it now. The service \
+                 authenticates with HTTP Basic (client_id:client_secret) on \
+                 POST /api/v1/auth/introspect."
+            );
+            Ok(())
+        }
+        Err(ManageError::Invalid(errors)) => Err(format!("invalid service account: {errors}")),
+        Err(ManageError::Conflict(Conflict::ServiceAccountNameTaken)) => {
+            Err("a service account with that name exists already".into())
         }
         Err(other) => Err(other.to_string()),
     }

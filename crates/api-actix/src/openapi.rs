@@ -7,7 +7,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, OpenApi as OpenApiDoc, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
+use crate::password_age::PasswordAgeDocs;
 use crate::problem::{PROBLEM_JSON, Problem};
+use crate::ratelimit::RateLimitDocs;
 use crate::routes;
 
 /// The document's definition: every path and schema the service serves.
@@ -29,8 +31,12 @@ use crate::routes;
         routes::auth::logout_all,
         routes::auth::verify_email,
         routes::auth::resend_verification,
+        routes::auth::forgot_password,
+        routes::auth::reset_password,
+        routes::introspect::introspect,
         routes::me::get_me,
         routes::me::update_me,
+        routes::me::delete_me,
         routes::me::change_password,
         routes::me::my_tenants,
         routes::me::list_sessions,
@@ -58,7 +64,9 @@ use crate::routes;
         routes::health::swagger_ui,
     ),
     components(schemas(Problem)),
-    modifiers(&Conventions),
+    // The rate limit's 429s and the overdue password's 403s first, so that the conventions
+    // make them problem documents too.
+    modifiers(&RateLimitDocs, &PasswordAgeDocs, &Conventions),
     tags(
         (name = "auth", description = "Registration, login, tokens, e-mail verification"),
         (name = "me", description = "The signed-in user's own account"),
@@ -93,6 +101,11 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
+        // Service accounts on `POST /api/v1/auth/introspect`: `client_id:client_secret`.
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
         for item in openapi.paths.paths.values_mut() {
             for operation in operations_mut(item) {
                 for (status, response) in &mut operation.responses.responses {
@@ -119,7 +132,9 @@ impl Modify for Conventions {
                         response.headers.insert(
                             "WWW-Authenticate".to_owned(),
                             HeaderBuilder::new()
-                                .description(Some("Bearer challenge"))
+                                .description(Some(
+                                    "The challenge: Bearer (Basic for a refused service account)",
+                                ))
                                 .build(),
                         );
                     }
@@ -238,7 +253,12 @@ mod tests {
         assert_eq!(table.methods_for("/api/v1/auth/login"), vec![Method::POST]);
         let mut me = table.methods_for("/api/v1/users/me");
         me.sort_by_key(ToString::to_string);
-        assert_eq!(me, vec![Method::GET, Method::PATCH], "not /users/{{id}}'s");
+        assert_eq!(me, vec![Method::DELETE, Method::GET, Method::PATCH]);
+        // `/users/me/password` is its own template, not `/users/{id}/unlock`'s shape.
+        assert_eq!(
+            table.methods_for("/api/v1/users/me/password"),
+            vec![Method::POST]
+        );
         let mut other = table.methods_for("/api/v1/users/0192f0c1-2b3c-7d4e-8f50-617283940a1b");
         other.sort_by_key(ToString::to_string);
         assert_eq!(other, vec![Method::DELETE, Method::GET, Method::PATCH]);

@@ -49,6 +49,9 @@ pub struct Problem {
     pub errors: Option<BTreeMap<String, Vec<String>>>,
 }
 
+/// The problem type of [`ApiError::PasswordChangeRequired`].
+pub const PASSWORD_CHANGE_REQUIRED: &str = "urn:ums:problem:password-change-required";
+
 /// A failure of an HTTP request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -66,6 +69,13 @@ pub enum ApiError {
     /// 403: authenticated but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// 403: the credentials are right but the e-mail address must be verified first.
+    #[error("e-mail address not verified")]
+    EmailNotVerified,
+    /// 403: the password is past its maximum age and must be changed before anything but
+    /// reading one's account, changing the password and logging out.
+    #[error("password change required")]
+    PasswordChangeRequired,
     /// 404.
     #[error("not found")]
     NotFound,
@@ -113,6 +123,11 @@ impl ApiError {
             Self::BadRequest(_) => ("urn:ums:problem:bad-request", "Malformed request"),
             Self::Unauthorized { .. } => ("urn:ums:problem:unauthorized", "Not authenticated"),
             Self::Forbidden => ("urn:ums:problem:forbidden", "Not allowed"),
+            Self::EmailNotVerified => (
+                "urn:ums:problem:email-not-verified",
+                "E-mail address not verified",
+            ),
+            Self::PasswordChangeRequired => (PASSWORD_CHANGE_REQUIRED, "Password change required"),
             Self::NotFound => ("about:blank", "Not Found"),
             Self::Conflict(_) => ("urn:ums:problem:conflict", "Conflict"),
             Self::PreconditionFailed => {
@@ -131,6 +146,14 @@ impl ApiError {
             Self::BadRequest(detail) | Self::Conflict(detail) => detail.clone(),
             Self::Unauthorized { detail, .. } => detail.clone(),
             Self::Forbidden => "You are not allowed to do this.".to_owned(),
+            Self::EmailNotVerified => "Confirm your e-mail address with the link that was sent \
+                                       to it, then log in again."
+                .to_owned(),
+            Self::PasswordChangeRequired => "Your password has expired. Change it with POST \
+                                             /api/v1/users/me/password; until then this token \
+                                             allows only GET /api/v1/users/me, the password \
+                                             change and logging out."
+                .to_owned(),
             Self::NotFound => "The resource does not exist.".to_owned(),
             Self::PreconditionFailed => {
                 "The resource has changed since you read it (If-Match does not match its ETag)."
@@ -186,7 +209,9 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::EmailNotVerified | Self::PasswordChangeRequired => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use domain::model::PasswordRules;
+use domain::ports::RateLimit;
+use domain::services::DeliverySettings;
 use domain::settings::AuthSettings;
 use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::client_ip::{ClientIpResolver, ForwardedHeader};
 
 /// A configuration value that cannot be used; the message names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -112,14 +116,33 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     /// Use-case settings: token lifetimes (`UMS_ACCESS_TOKEN_TTL_SECS`,
     /// `UMS_REFRESH_TOKEN_TTL_SECS`, `UMS_REMEMBER_ME_TTL_SECS`), password rules
-    /// (`UMS_PASSWORD_MIN_LENGTH`, `UMS_PASSWORD_MIN_SCORE`), `UMS_VERIFY_EMAIL_URL`, login
-    /// lockout (`UMS_LOGIN_MAX_FAILURES`, `UMS_LOGIN_WINDOW_SECS`), clock skew
-    /// (`UMS_JWT_LEEWAY_SECS`).
+    /// (`UMS_PASSWORD_MIN_LENGTH`, `UMS_PASSWORD_MIN_SCORE`), login lockout
+    /// (`UMS_LOGIN_MAX_FAILURES`, `UMS_LOGIN_WINDOW_SECS`), clock skew (`UMS_JWT_LEEWAY_SECS`),
+    /// and the mail flows: links (`UMS_PUBLIC_URL`, `UMS_VERIFY_EMAIL_URL`,
+    /// `UMS_RESET_PASSWORD_URL`), `UMS_RESET_TOKEN_TTL_SECS`,
+    /// `UMS_VERIFY_RESEND_COOLDOWN_SECS`, `UMS_REQUIRE_VERIFIED_EMAIL`.
     pub auth: AuthSettings,
     /// Folder the file mailer writes `.eml` files to (`UMS_MAIL_DIR`, default `mail-outbox`).
     pub mail_dir: PathBuf,
     /// Sender address (`UMS_MAIL_FROM`, default `UMS <no-reply@localhost>`).
     pub mail_from: String,
+    /// The SMTP server (`UMS_SMTP_URL`: `smtps://user:pass@host:465`,
+    /// `smtp://user:pass@host:587?tls=required` for STARTTLS, `smtp://host:25` unencrypted);
+    /// unset: the file mailer.
+    pub smtp_url: Option<SecretString>,
+    /// Longest one delivery may take, from connecting to the server's last reply
+    /// (`UMS_SMTP_TIMEOUT_SECS`, default 30).
+    pub smtp_timeout: Duration,
+    /// Pause of the outbox worker when nothing is due (`UMS_MAIL_POLL_MS`, default 1000).
+    pub mail_poll: Duration,
+    /// Outbox delivery: attempts before giving up (`UMS_MAIL_MAX_ATTEMPTS`, default 10), the
+    /// first retry's wait, doubled each time up to an hour (`UMS_MAIL_RETRY_SECS`, default 10),
+    /// and how long one delivery may take before another worker may try
+    /// (`UMS_MAIL_LEASE_SECS`, default 300).
+    pub delivery: DeliverySettings,
+    /// Pause between purges of ended sessions, spent tokens and delivered mail
+    /// (`UMS_PURGE_INTERVAL_SECS`, default 3600).
+    pub purge_interval: Duration,
     /// Largest request body accepted, in bytes (`UMS_MAX_BODY_BYTES`, default 65536).
     pub max_body_bytes: usize,
     /// Log format (`UMS_LOG_FORMAT`: `text` or `json`, default `text`).
@@ -127,6 +150,14 @@ pub struct Settings {
     /// Audit events older than this many days are deleted hourly
     /// (`UMS_AUDIT_RETENTION_DAYS`, 1-36500; unset: kept for ever).
     pub audit_retention_days: Option<u32>,
+    /// Per-client-address limit of the auth endpoints' `POST`s (logout excepted):
+    /// `UMS_RATE_LIMIT_AUTH_PER_MINUTE` (default 30) refilled evenly, with bursts of
+    /// `UMS_RATE_LIMIT_AUTH_BURST` (default 10); `None` when `UMS_RATE_LIMIT_ENABLED=false`.
+    pub auth_rate_limit: Option<RateLimit>,
+    /// Whose forwarded headers name the client (`UMS_TRUSTED_PROXIES`: addresses and CIDR
+    /// blocks, default none; `UMS_FORWARDED_HEADER`: `auto`, `x-forwarded-for` or
+    /// `forwarded`, default `auto`).
+    pub client_ip: ClientIpResolver,
 }
 
 impl Settings {
@@ -160,7 +191,27 @@ impl Settings {
             login_window: env.seconds("UMS_LOGIN_WINDOW_SECS", defaults.login_window)?,
             password_rules: rules,
             verify_email_url: env.get("UMS_VERIFY_EMAIL_URL"),
+            reset_password_url: env.get("UMS_RESET_PASSWORD_URL"),
+            public_url: public_url(&env)?,
+            reset_ttl: env.seconds("UMS_RESET_TOKEN_TTL_SECS", defaults.reset_ttl)?,
+            mail_cooldown: env
+                .seconds("UMS_VERIFY_RESEND_COOLDOWN_SECS", defaults.mail_cooldown)?,
+            require_verified_email: env.flag("UMS_REQUIRE_VERIFIED_EMAIL", false)?,
+            password_max_age: env
+                .optional_number::<i64>("UMS_PASSWORD_MAX_AGE_DAYS", 1, 3650)?
+                .map(TimeDelta::days),
         };
+        for (name, template) in [
+            ("UMS_VERIFY_EMAIL_URL", &auth.verify_email_url),
+            ("UMS_RESET_PASSWORD_URL", &auth.reset_password_url),
+        ] {
+            if template.as_ref().is_some_and(|t| !t.contains("{token}")) {
+                return Err(ConfigError::new(
+                    name,
+                    "must contain `{token}` where the token goes",
+                ));
+            }
+        }
         let jwt_secret = match env.get("UMS_JWT_SECRET") {
             Some(secret) if secret.len() < 32 => {
                 return Err(ConfigError::new(
@@ -244,11 +295,88 @@ impl Settings {
             mail_from: env
                 .get("UMS_MAIL_FROM")
                 .unwrap_or_else(|| "UMS <no-reply@localhost>".to_owned()),
+            smtp_url: match env.get("UMS_SMTP_URL") {
+                None => None,
+                Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
+                    Some(SecretString::from(url))
+                }
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        "UMS_SMTP_URL",
+                        "must start with smtp:// or smtps://",
+                    ));
+                }
+            },
+            smtp_timeout: Duration::from_secs(env.number("UMS_SMTP_TIMEOUT_SECS", 30, 1, 600)?),
+            mail_poll: Duration::from_millis(env.number(
+                "UMS_MAIL_POLL_MS",
+                1000,
+                10,
+                3_600_000,
+            )?),
+            delivery: DeliverySettings {
+                max_attempts: env.number("UMS_MAIL_MAX_ATTEMPTS", 10, 1, 100)?,
+                first_backoff: env.seconds("UMS_MAIL_RETRY_SECS", TimeDelta::seconds(10))?,
+                lease: env.seconds("UMS_MAIL_LEASE_SECS", TimeDelta::seconds(300))?,
+                ..DeliverySettings::default()
+            },
+            purge_interval: Duration::from_secs(env.number(
+                "UMS_PURGE_INTERVAL_SECS",
+                3600,
+                1,
+                7 * 86_400,
+            )?),
             max_body_bytes: env.number("UMS_MAX_BODY_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024)?,
             log_format,
             audit_retention_days: env.optional_number("UMS_AUDIT_RETENTION_DAYS", 1, 36_500)?,
+            auth_rate_limit: auth_rate_limit(&env)?,
+            client_ip: client_ip(&env)?,
         })
     }
+}
+
+/// `UMS_PUBLIC_URL`: an `http(s)://` URL, without its trailing slash.
+fn public_url(env: &Env<'_>) -> Result<String, ConfigError> {
+    let Some(url) = env.get("UMS_PUBLIC_URL") else {
+        return Ok(AuthSettings::default().public_url);
+    };
+    let url = url.trim().trim_end_matches('/').to_owned();
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.contains(['?', '#', ' ', '"', '<', '>'])
+        && url.split("//").nth(1).is_some_and(|rest| !rest.is_empty());
+    if valid {
+        Ok(url)
+    } else {
+        Err(ConfigError::new(
+            "UMS_PUBLIC_URL",
+            "must be an http:// or https:// URL without query or fragment, e.g. https://app.example.com",
+        ))
+    }
+}
+
+/// `UMS_RATE_LIMIT_ENABLED`, `UMS_RATE_LIMIT_AUTH_PER_MINUTE` and `UMS_RATE_LIMIT_AUTH_BURST`
+/// as a [`RateLimit`]: `burst` at once, one more every minute / `per_minute`.
+fn auth_rate_limit(env: &Env<'_>) -> Result<Option<RateLimit>, ConfigError> {
+    let enabled = env.flag("UMS_RATE_LIMIT_ENABLED", true)?;
+    let per_minute: u32 = env.number("UMS_RATE_LIMIT_AUTH_PER_MINUTE", 30, 1, 1_000_000)?;
+    let burst: u32 = env.number("UMS_RATE_LIMIT_AUTH_BURST", 10, 1, 1_000_000)?;
+    // burst / per_minute minutes, in milliseconds (at most a million minutes: no overflow).
+    let period = TimeDelta::milliseconds(i64::from(burst) * 60_000 / i64::from(per_minute));
+    Ok(enabled.then_some(RateLimit {
+        burst,
+        period: period.max(TimeDelta::milliseconds(1)),
+    }))
+}
+
+/// `UMS_TRUSTED_PROXIES` and `UMS_FORWARDED_HEADER`.
+fn client_ip(env: &Env<'_>) -> Result<ClientIpResolver, ConfigError> {
+    let header = match env.get("UMS_FORWARDED_HEADER") {
+        None => ForwardedHeader::default(),
+        Some(raw) => ForwardedHeader::parse(&raw)
+            .map_err(|message| ConfigError::new("UMS_FORWARDED_HEADER", message))?,
+    };
+    ClientIpResolver::parse(&env.get("UMS_TRUSTED_PROXIES").unwrap_or_default(), header)
+        .map_err(|message| ConfigError::new("UMS_TRUSTED_PROXIES", message))
 }
 
 /// `sqlite://PATH`, `sqlite:PATH` or a bare path select SQLite; unset means `ums.db`.
@@ -328,6 +456,21 @@ impl Env<'_> {
         Ok(self.optional_number(name, min, max)?.unwrap_or(default))
     }
 
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`), or `default` when unset.
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::new(
+                    name,
+                    format!("must be `true` or `false`, got {raw:?}"),
+                )),
+            },
+        }
+    }
+
     fn seconds(&self, name: &'static str, default: TimeDelta) -> Result<TimeDelta, ConfigError> {
         let secs: i64 = self.number(name, default.num_seconds(), 1, 366 * 24 * 3600)?;
         Ok(TimeDelta::seconds(secs))
@@ -364,6 +507,53 @@ mod tests {
         assert_eq!(s.max_body_bytes, 65536);
         assert_eq!(s.auth.access_ttl, TimeDelta::minutes(15));
         assert!(s.redis.is_none());
+        assert_eq!(
+            s.auth_rate_limit,
+            Some(RateLimit {
+                burst: 10,
+                period: TimeDelta::seconds(20)
+            }),
+            "30 a minute, 10 at once"
+        );
+        assert!(s.client_ip.trusts_none());
+    }
+
+    #[test]
+    fn the_auth_rate_limit_and_trusted_proxies_are_configurable() {
+        let s = settings(&[
+            ("UMS_RATE_LIMIT_AUTH_PER_MINUTE", "120"),
+            ("UMS_RATE_LIMIT_AUTH_BURST", "3"),
+            ("UMS_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+            ("UMS_FORWARDED_HEADER", "forwarded"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.auth_rate_limit,
+            Some(RateLimit {
+                burst: 3,
+                period: TimeDelta::milliseconds(1_500)
+            })
+        );
+        assert_eq!(
+            s.client_ip,
+            ClientIpResolver::parse("10.0.0.0/8,::1", ForwardedHeader::Forwarded).unwrap()
+        );
+        for off in ["false", "0", "OFF"] {
+            let s = settings(&[("UMS_RATE_LIMIT_ENABLED", off)]).unwrap();
+            assert_eq!(s.auth_rate_limit, None, "{off}");
+        }
+        let s = settings(&[("UMS_RATE_LIMIT_ENABLED", "true")]).unwrap();
+        assert!(s.auth_rate_limit.is_some());
+        let s = settings(&[
+            ("UMS_RATE_LIMIT_AUTH_PER_MINUTE", "1000000"),
+            ("UMS_RATE_LIMIT_AUTH_BURST", "1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.auth_rate_limit.unwrap().period,
+            TimeDelta::milliseconds(1),
+            "never a zero period"
+        );
     }
 
     #[test]
@@ -431,10 +621,29 @@ mod tests {
             ("UMS_ACCESS_TOKEN_TTL_SECS", "0"),
             ("REDIS_URL", "localhost:6379"),
             ("UMS_CACHE_TTL_SECS", "0"),
+            ("UMS_RATE_LIMIT_ENABLED", "maybe"),
+            ("UMS_RATE_LIMIT_AUTH_PER_MINUTE", "0"),
+            ("UMS_RATE_LIMIT_AUTH_BURST", "-1"),
+            ("UMS_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+            ("UMS_TRUSTED_PROXIES", "10.0.0.300"),
+            ("UMS_FORWARDED_HEADER", "x-real-ip"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name);
             assert!(err.to_string().contains(name));
+        }
+    }
+
+    #[test]
+    fn the_password_max_age_is_in_days_and_off_when_unset() {
+        assert_eq!(settings(&[]).unwrap().auth.password_max_age, None);
+        let s = settings(&[("UMS_PASSWORD_MAX_AGE_DAYS", "90")]).unwrap();
+        assert_eq!(s.auth.password_max_age, Some(TimeDelta::days(90)));
+        let s = settings(&[("UMS_PASSWORD_MAX_AGE_DAYS", "3650")]).unwrap();
+        assert_eq!(s.auth.password_max_age, Some(TimeDelta::days(3650)));
+        for bad in ["0", "3651", "-1", "90d", ""] {
+            let err = settings(&[("UMS_PASSWORD_MAX_AGE_DAYS", bad)]).unwrap_err();
+            assert_eq!(err.variable, "UMS_PASSWORD_MAX_AGE_DAYS", "{bad:?}");
         }
     }
 }

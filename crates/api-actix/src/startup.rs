@@ -10,26 +10,35 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use adapters_crypto::{BcryptHasher, JwtCodec, OsRandom, SystemClock, UuidV7Ids, ZxcvbnStrength};
-use adapters_mail::FileMailer;
+use adapters_crypto::{
+    AeadSeal, BcryptHasher, JwtCodec, OsRandom, SystemClock, UuidV7Ids, ZxcvbnStrength,
+};
+use adapters_mail::{FileMailer, SmtpMailer, SmtpSecurity};
+use adapters_memory::{FallbackRateLimiter, MemoryRateLimiter};
 use adapters_memory::{MemoryLoginThrottle, MemoryRevocation, MemoryUserCache};
 use adapters_postgres::{PgPoolSettings, PostgresStore};
+use adapters_redis::RedisRateLimiter;
 use adapters_redis::{
     RedisClient, RedisLoginThrottle, RedisRevocation, RedisSettings, RedisUserCache,
 };
 use adapters_sqlite::SqliteStore;
 use chrono::TimeDelta;
 use domain::cache::CachedStore;
+use domain::ports::RateLimiter;
+use domain::ports::ServiceAccountStore;
 use domain::ports::{
-    AuditLog, Clock, LoginThrottle, PasswordHasher, Readiness, SessionStore, TenantStore,
-    TokenRevocation, UserCache, UserStore,
+    AuditLog, Clock, LoginThrottle, Mailer, Outbox, PasswordHasher, Readiness, SessionStore,
+    TenantStore, TokenRevocation, UserCache, UserStore,
 };
+use domain::services::ServiceAccountService;
 use domain::services::{
-    AccountService, AuditService, AuthService, Ports, TenantService, UserAdminService,
+    AccountService, AuditService, AuthService, MailDelivery, Maintenance, Ports, PurgeReport,
+    RetentionSettings, TenantService, UserAdminService,
 };
 use secrecy::{ExposeSecret, SecretString};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::ratelimit::AuthRateLimit;
 use crate::settings::{DatabaseKind, Settings};
 use crate::state::AppState;
 use crate::{middleware, openapi, routes};
@@ -73,8 +82,20 @@ pub struct Services {
     pub users: UserAdminService,
     /// The audit trail.
     pub audit: AuditService,
+    /// Service accounts and token introspection.
+    pub service_accounts: ServiceAccountService,
+    /// The outbox's delivery worker.
+    pub delivery: MailDelivery,
+    /// Housekeeping.
+    pub maintenance: Maintenance,
     /// The dependencies the readiness probe reports, by name (`database`, `cache`).
     pub readiness: Vec<(&'static str, Arc<dyn Readiness>)>,
+    /// Dependencies it reports without refusing traffic for them (`mail`: a mail server that
+    /// is down delays mail; it must not take instances out of a load balancer).
+    pub advisory: Vec<(&'static str, Arc<dyn Readiness>)>,
+    /// The rate limiter (Redis with a stricter in-process fallback, or in process), shared
+    /// by the HTTP layer's per-client limits.
+    pub rate_limiter: Arc<dyn RateLimiter>,
 }
 
 impl std::fmt::Debug for Services {
@@ -93,6 +114,10 @@ pub struct OpenedStore {
     pub tenants: Arc<dyn TenantStore>,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// The mail outbox.
+    pub outbox: Arc<dyn Outbox>,
+    /// The service accounts.
+    pub service_accounts: Arc<dyn ServiceAccountStore>,
     /// Its readiness probe.
     pub readiness: Arc<dyn Readiness>,
     /// What it is, for the log (no secrets).
@@ -133,6 +158,8 @@ pub async fn open_store(settings: &Settings) -> Result<OpenedStore, StartupError
                 sessions: store.clone(),
                 tenants: store.clone(),
                 audit: store.clone(),
+                outbox: store.clone(),
+                service_accounts: store.clone(),
                 readiness: store,
                 description: format!("sqlite ({location})"),
                 applied,
@@ -157,6 +184,8 @@ pub async fn open_store(settings: &Settings) -> Result<OpenedStore, StartupError
                 sessions: store.clone(),
                 tenants: store.clone(),
                 audit: store.clone(),
+                outbox: store.clone(),
+                service_accounts: store.clone(),
                 readiness: store,
                 description: format!("postgres ({shown})"),
                 applied,
@@ -167,27 +196,9 @@ pub async fn open_store(settings: &Settings) -> Result<OpenedStore, StartupError
     .map_err(|e| StartupError::Database(e.to_string()))?
 }
 
-/// `scheme://user:***@host/path` for logs and errors: the password is masked and the query
-/// string (which may carry one too) dropped.
-#[must_use]
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "[unparsable URL]".to_owned();
-    };
-    // The credentials end at the last `@`, which may come after a `?`, `#` or `/` of an
-    // unencoded password (`postgres://u:p?ss@db/x`): split there first, then drop the query.
-    let without_query = |part: &str| part.split(['?', '#']).next().unwrap_or_default().to_owned();
-    match rest.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials
-                .split([':', '?', '#', '/'])
-                .next()
-                .unwrap_or_default();
-            format!("{scheme}://{user}:***@{}", without_query(host))
-        }
-        None => format!("{scheme}://{}", without_query(rest)),
-    }
-}
+/// A URL for logs and errors, its password and secret query parameters masked: the
+/// workspace's one redactor, shared with the PostgreSQL and Redis adapters.
+pub use redact::redact_url;
 
 /// The state shared by every instance (Redis) or kept in process: revocation list, login
 /// throttle and user cache.
@@ -197,7 +208,13 @@ struct SharedState {
     cache: Arc<dyn UserCache>,
     readiness: Arc<dyn Readiness>,
     description: String,
+    limiter: Arc<dyn RateLimiter>,
+    limiter_description: String,
 }
+
+/// While Redis is down, the in-process fallback enforces this fraction of each rate limit (a
+/// quarter), so a few instances limiting on their own stay at or under the shared limit.
+const RATE_LIMIT_FALLBACK_DIVISOR: u32 = 4;
 
 /// Builds the services: the store `DATABASE_URL` selects (SQLite by default), Redis or
 /// in-process revocation and user cache, the file mailer, bcrypt and HS256 JWTs.
@@ -232,6 +249,15 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
                 revocation: Arc::new(RedisRevocation::new(client.clone())),
                 throttle: Arc::new(RedisLoginThrottle::new(client.clone())),
                 cache: Arc::new(RedisUserCache::new(client.clone())),
+                limiter: Arc::new(FallbackRateLimiter::new(
+                    RedisRateLimiter::new(client.clone()),
+                    clock.clone(),
+                    RATE_LIMIT_FALLBACK_DIVISOR,
+                )),
+                limiter_description: format!(
+                    "redis, falling back to in-process limits at 1/{RATE_LIMIT_FALLBACK_DIVISOR} \
+                     of the rate while it is down"
+                ),
                 readiness: Arc::new(client),
                 description: format!("redis ({})", redact_url(redis.url.expose_secret())),
             }
@@ -244,6 +270,8 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
                 cache: Arc::new(MemoryUserCache::new(clock.clone())),
                 readiness: revocation,
                 description: "memory (in process)".to_owned(),
+                limiter: Arc::new(MemoryRateLimiter::new(clock.clone())),
+                limiter_description: "memory (in process)".to_owned(),
             }
         }
     };
@@ -263,6 +291,7 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
     tokio::spawn(async move {
         let _ = warm.verify_dummy(&SecretString::from("warm-up")).await;
     });
+    let (mailer, mailer_description) = mailer(settings)?;
     let ports = Ports {
         users: cached.clone(),
         sessions: cached,
@@ -273,10 +302,9 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
         tokens: Arc::new(tokens),
         revocation: shared.revocation,
         throttle: shared.throttle,
-        mailer: Arc::new(
-            FileMailer::new(settings.mail_dir.clone(), settings.mail_from.clone())
-                .map_err(|e| StartupError::Config(format!("UMS_MAIL_FROM / UMS_MAIL_DIR: {e}")))?,
-        ),
+        mailer,
+        outbox: store.outbox,
+        seal: Arc::new(AeadSeal::from_secret(secret.expose_secret().as_bytes())),
         clock,
         ids: Arc::new(UuidV7Ids),
         random: Arc::new(OsRandom),
@@ -284,7 +312,10 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
     tracing::info!(
         store = %store.description,
         revocation_and_cache = %shared.description,
-        mailer = %format!("file ({})", settings.mail_dir.display()),
+        rate_limiter = %shared.limiter_description,
+        auth_rate_limit = %crate::ratelimit::describe(settings.auth_rate_limit),
+        trusted_proxies = %settings.client_ip.describe(),
+        mailer = %mailer_description,
         hasher = %format!("bcrypt (cost {})", settings.bcrypt_cost),
         tokens = "JWT HS256",
         "adapters chosen"
@@ -298,14 +329,93 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
         tracing::info!(sessions = restored, "restored recently revoked sessions");
     }
     let account = AccountService::new(ports.clone(), settings.auth.clone());
+    if settings.delivery.lease
+        < TimeDelta::from_std(settings.smtp_timeout * 2).unwrap_or(TimeDelta::MAX)
+    {
+        return Err(StartupError::Config(
+            "UMS_MAIL_LEASE_SECS must be at least twice UMS_SMTP_TIMEOUT_SECS: another instance \
+             may resend a message whose lease ran out during its delivery"
+                .to_owned(),
+        ));
+    }
+    let delivery = MailDelivery::new(ports.clone(), settings.delivery.clone());
+    // Kept at least as long as what depends on them: the revocation list is rebuilt from
+    // sessions revoked within an access token's lifetime, the cooldown counts recent tokens.
+    let day = TimeDelta::days(1);
+    let retention = RetentionSettings {
+        ended_sessions: day.max(settings.auth.revocation_window() * 2),
+        spent_tokens: day.max(settings.auth.mail_cooldown * 2),
+        ..RetentionSettings::default()
+    };
+    let mail_probe: Arc<dyn Readiness> = Arc::new(OutboxProbe(delivery.clone()));
     Ok(Services {
+        delivery,
+        maintenance: Maintenance::new(ports.clone(), retention),
+        advisory: vec![("mail", mail_probe)],
         auth,
         account,
         tenants: TenantService::new(ports.clone(), settings.auth.clone()),
         users: UserAdminService::new(ports.clone(), settings.auth.clone()),
+        service_accounts: ServiceAccountService::new(ports.clone(), store.service_accounts)
+            .with_password_max_age(settings.auth.password_max_age),
         audit: AuditService::new(ports),
         readiness: vec![("database", store.readiness), ("cache", shared.readiness)],
+        rate_limiter: shared.limiter,
     })
+}
+
+/// The SMTP mailer `UMS_SMTP_URL` names, or the file mailer; with how the log names it.
+fn mailer(settings: &Settings) -> Result<(Arc<dyn Mailer>, String), StartupError> {
+    let Some(url) = &settings.smtp_url else {
+        let mailer = FileMailer::new(settings.mail_dir.clone(), &settings.mail_from)
+            .map_err(|e| StartupError::Config(format!("UMS_MAIL_FROM: {e}")))?;
+        return Ok((
+            Arc::new(mailer),
+            format!("file ({})", settings.mail_dir.display()),
+        ));
+    };
+    let mailer = SmtpMailer::new(url, &settings.mail_from, settings.smtp_timeout)
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+    let security = match mailer.security() {
+        SmtpSecurity::Tls => "TLS",
+        SmtpSecurity::StartTls => "STARTTLS",
+        SmtpSecurity::Opportunistic => "STARTTLS if offered",
+        SmtpSecurity::None => "unencrypted",
+    };
+    if matches!(
+        mailer.security(),
+        SmtpSecurity::None | SmtpSecurity::Opportunistic
+    ) {
+        tracing::warn!(
+            "UMS_SMTP_URL does not require TLS: mail (with one-time tokens) and SMTP credentials \
+             may cross the network in clear; use smtps:// or ?tls=required unless the server is local"
+        );
+    }
+    Ok((
+        Arc::new(mailer),
+        format!("smtp ({}, {security})", redact_url(url.expose_secret())),
+    ))
+}
+
+/// The readiness of mail: down while messages wait for a retry after a failed attempt (the
+/// server is down, silent or deferring). A message given up because the server refused it
+/// (no such mailbox) says nothing about the server, and anyone can cause one by registering
+/// a bad address: it is logged, not reported here.
+struct OutboxProbe(MailDelivery);
+
+#[async_trait::async_trait]
+impl Readiness for OutboxProbe {
+    async fn ready(&self) -> Result<(), domain::BoxError> {
+        let status = self.0.status().await?;
+        if status.retrying > 0 {
+            return Err(format!(
+                "{} of {} queued messages wait for a retry after a failed delivery",
+                status.retrying, status.pending
+            )
+            .into());
+        }
+        Ok(())
+    }
 }
 
 /// `UMS_JWT_SECRET`, or a secret generated on first start and kept (mode 0600) in a file
@@ -416,6 +526,49 @@ fn spawn_audit_retention(audit: AuditService, clock: Arc<dyn Clock>, days: Optio
     });
 }
 
+/// Forgotten-password requests worked on at once, after their answers.
+const FORGOT_SLOTS: usize = 32;
+
+/// Delivers the outbox: a round, then at once another while rounds move mail, else a pause
+/// of `poll`. A store failure is logged and retried after the pause.
+fn spawn_mail_worker(delivery: MailDelivery, poll: std::time::Duration) {
+    actix_web::rt::spawn(async move {
+        loop {
+            match delivery.deliver_due().await {
+                Ok(report) if report.sent + report.retrying + report.dead > 0 => continue,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(error = %error, "outbox unreadable; mail delivery paused");
+                }
+            }
+            tokio::time::sleep(poll).await;
+        }
+    });
+}
+
+/// Purges ended sessions, spent tokens and finished mail every `interval`, first at most a
+/// minute after start.
+fn spawn_purge(maintenance: Maintenance, interval: std::time::Duration) {
+    actix_web::rt::spawn(async move {
+        let start = tokio::time::Instant::now() + interval.min(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval_at(start, interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match maintenance.purge().await {
+                Ok(report) if report == PurgeReport::default() => {}
+                Ok(report) => tracing::info!(
+                    sessions = report.sessions,
+                    tokens = report.tokens,
+                    mail = report.mail,
+                    "purged ended sessions, spent tokens and finished mail"
+                ),
+                Err(error) => tracing::warn!(error = %error, "purge did not run; next try later"),
+            }
+        }
+    });
+}
+
 /// The HTTP server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -438,6 +591,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let services = compose(&settings).await?;
         spawn_revocation_keeper(services.auth.clone());
+        spawn_mail_worker(services.delivery.clone(), settings.mail_poll);
+        spawn_purge(services.maintenance.clone(), settings.purge_interval);
         spawn_audit_retention(
             services.audit.clone(),
             Arc::new(SystemClock),
@@ -459,15 +614,25 @@ impl Application {
             tenants: services.tenants,
             users: services.users,
             audit: services.audit,
+            service_accounts: services.service_accounts,
             max_body_bytes: settings.max_body_bytes,
             routes: openapi::RouteTable::from_document(&document),
             readiness: services.readiness,
+            advisory: services.advisory,
+            forgot_slots: Arc::new(tokio::sync::Semaphore::new(FORGOT_SLOTS)),
         });
         let max_body = settings.max_body_bytes;
+        let rate_limit = web::Data::new(AuthRateLimit::new(
+            services.rate_limiter.clone(),
+            settings.auth_rate_limit,
+        ));
+        let client_ip = web::Data::new(settings.client_ip.clone());
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
+                .app_data(rate_limit.clone())
+                .app_data(client_ip.clone())
                 .wrap(from_fn(middleware::request_context))
                 .configure(routes::configure)
                 .service(
@@ -524,24 +689,28 @@ mod tests {
         );
         assert_eq!(
             redact_url("postgres://db/ums?user=u&password=pw"),
-            "postgres://db/ums"
+            "postgres://db/ums?user=u&password=***"
         );
         assert_eq!(
             redact_url("redis://:pw@cache:6379/0"),
             "redis://:***@cache:6379/0"
         );
         assert_eq!(redact_url("redis://cache"), "redis://cache");
-        // An unencoded `?`, `#` or `/` in a password hides nothing of it.
+        // An unencoded `?`, `#`, `/` or `@` in a password hides nothing of it.
         for url in [
             "postgres://u:p?ss@db/x",
             "postgres://u:p#ss@db/x",
             "postgres://u:p/ss@db/x",
-            "postgres://u:p@ss@db/x?sslmode=require",
+            "postgres://u:p@ss@db/x",
         ] {
             let shown = redact_url(url);
             assert_eq!(shown, "postgres://u:***@db/x", "{url}");
             assert!(!shown.contains("ss"), "{url} -> {shown}");
         }
+        assert_eq!(
+            redact_url("postgres://u:p@ss@db/x?sslmode=require"),
+            "postgres://u:***@db/x?sslmode=require"
+        );
         assert_eq!(redact_url("garbage"), "[unparsable URL]");
     }
 }

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use domain::ports::Readiness;
 use domain::services::{
-    AccountService, AuditService, AuthService, TenantService, UserAdminService,
+    AccountService, AuditService, AuthService, ServiceAccountService, TenantService,
+    UserAdminService,
 };
 
 use crate::openapi::RouteTable;
@@ -21,12 +22,19 @@ pub struct AppState {
     pub users: UserAdminService,
     /// The audit trail.
     pub audit: AuditService,
+    /// Service accounts and token introspection.
+    pub service_accounts: ServiceAccountService,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// The documented routes, to tell a wrong method (405) from an unknown path (404).
     pub routes: RouteTable,
     /// The dependencies `/health/ready` reports, by name.
     pub readiness: Vec<(&'static str, Arc<dyn Readiness>)>,
+    /// Slots for the work `POST /auth/password/forgot` does after answering: bounded, so a
+    /// flood of requests waits for a slot (alike for every address) instead of piling up tasks.
+    pub forgot_slots: Arc<tokio::sync::Semaphore>,
+    /// The dependencies it reports without answering 503 for them (`mail`).
+    pub advisory: Vec<(&'static str, Arc<dyn Readiness>)>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::model::{
-    Credentials, Journal, NewSession, NewUser, PasswordHash, RefreshRotation, Session, SessionId,
-    TokenHash, User, UserId, UserVersion,
+    Credentials, Email, Journal, NewSession, NewUser, PasswordHash, RefreshRotation, Session,
+    SessionId, TokenHash, User, UserId, UserVersion,
 };
 use crate::ports::{
-    ActionToken, CacheLookup, Login, PageRequest, Paged, SessionStore, StoreError,
+    ActionToken, CacheLookup, IssueOutcome, Login, PageRequest, Paged, SessionStore, StoreError,
     StoredActionToken, UserCache, UserChanges, UserFilter, UserSort, UserStore, UserUpdate,
 };
 
@@ -153,8 +153,44 @@ impl UserStore for CachedStore {
         Ok(revoked)
     }
 
-    async fn insert_action_token(&self, token: ActionToken) -> Result<(), StoreError> {
-        self.users.insert_action_token(token).await
+    async fn issue_action_token(
+        &self,
+        token: ActionToken,
+        to: &Email,
+        quiet_since: Option<DateTime<Utc>>,
+        journal: Journal,
+    ) -> Result<IssueOutcome, StoreError> {
+        // Changes no user: nothing to invalidate.
+        self.users
+            .issue_action_token(token, to, quiet_since, journal)
+            .await
+    }
+
+    async fn reset_password(
+        &self,
+        token: &TokenHash,
+        user: UserId,
+        hash: PasswordHash,
+        at: DateTime<Utc>,
+        journal: Journal,
+    ) -> Result<Option<Vec<SessionId>>, StoreError> {
+        let revoked = self
+            .users
+            .reset_password(token, user, hash, at, journal)
+            .await?;
+        if revoked.is_some() {
+            // The address is now verified.
+            self.invalidate(user).await;
+        }
+        Ok(revoked)
+    }
+
+    async fn purge_action_tokens(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.users.purge_action_tokens(before, limit).await
     }
 
     async fn find_action_token(
@@ -193,6 +229,17 @@ impl SessionStore for CachedStore {
         self.sessions.find(id).await
     }
 
+    async fn purge_ended(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        self.sessions.purge_ended(before, limit).await
+    }
+
+    async fn find_refresh_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<crate::model::StoredRefreshToken>, StoreError> {
+        self.sessions.find_refresh_token(token).await
+    }
+
     async fn rotate_refresh_token(
         &self,
         presented: &TokenHash,
@@ -202,10 +249,6 @@ impl SessionStore for CachedStore {
         self.sessions
             .rotate_refresh_token(presented, replacement, at)
             .await
-    }
-
-    async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
-        self.sessions.list_for_user(user).await
     }
 
     async fn list_live(
@@ -511,6 +554,7 @@ mod tests {
                 NewSession {
                     session,
                     refresh_token: TokenHash::new("r".into()),
+                    verified_password: PasswordHash::new("h".into()),
                 },
                 Journal::default(),
             )
@@ -650,6 +694,7 @@ mod tests {
                         tenant: None,
                     },
                     refresh_token: TokenHash::new("r".into()),
+                    verified_password: PasswordHash::new("h".into()),
                 },
                 journal(6),
             )

@@ -1,6 +1,8 @@
 //! Authorization decisions, as pure functions. Every use case asks here; no handler or adapter
 //! decides who may do what.
 
+use chrono::{DateTime, TimeDelta, Utc};
+
 use crate::model::{Role, TenantRole, User, UserId};
 
 /// Who is acting: the authenticated user as the store knows them now.
@@ -48,6 +50,14 @@ pub fn can_update_profile(actor: &Actor, target: UserId) -> bool {
 /// an administrator resets passwords through the e-mailed reset flow instead.
 #[must_use]
 pub fn can_change_password(actor: &Actor, target: UserId) -> bool {
+    actor.is_active && actor.id == target
+}
+
+/// Whether `actor` may delete `target`'s account knowing its password (self-service
+/// deletion). Only the owner may: an administrator deletes accounts through user
+/// administration instead.
+#[must_use]
+pub fn can_delete_own_account(actor: &Actor, target: UserId) -> bool {
     actor.is_active && actor.id == target
 }
 
@@ -218,6 +228,67 @@ pub fn can_read_all_audit(actor: &Actor) -> bool {
     actor.is_system_admin()
 }
 
+/// Who asks whether an access token is active (RFC 7662 token introspection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Introspector {
+    /// A user, authenticated by a bearer access token.
+    User(Actor),
+    /// A service account, authenticated by its client id and secret. Introspecting is what
+    /// service accounts exist for.
+    ServiceAccount,
+}
+
+/// Whether `caller` may introspect access tokens, learning whose they are and their roles:
+/// a service account, or an active system administrator. Nobody else, since an answer
+/// tells who holds a token and with which rights.
+#[must_use]
+pub fn can_introspect(caller: &Introspector) -> bool {
+    match caller {
+        Introspector::User(actor) => actor.is_system_admin(),
+        Introspector::ServiceAccount => true,
+    }
+}
+
+/// An operation, as the rule for a password past its maximum age tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PasswordAgeOperation {
+    /// Reading one's own account (`GET /users/me`).
+    ReadOwnAccount,
+    /// Changing one's own password, knowing the current one (`POST /users/me/password`).
+    ChangeOwnPassword,
+    /// Ending one's own current session, or all of them (logout, logout everywhere).
+    EndOwnSessions,
+    /// Anything else.
+    Other,
+}
+
+/// Whether `user` must change their password before doing anything else: `max_age` is set
+/// (`None`: passwords do not age) and the password was set more than `max_age` before `now`.
+/// Decided afresh for every request from the user as stored now, so a change of the password
+/// lifts the restriction at once, for the tokens already issued too.
+#[must_use]
+pub fn password_change_required(
+    user: &User,
+    now: DateTime<Utc>,
+    max_age: Option<TimeDelta>,
+) -> bool {
+    max_age.is_some_and(|max_age| now - user.password_changed_at > max_age)
+}
+
+/// Whether `operation` is allowed to a caller who must change their password (see
+/// [`password_change_required`]): reading their own account, changing the password, and
+/// ending their own sessions, which only takes rights away. Nothing else, whatever their
+/// roles.
+#[must_use]
+pub const fn allowed_while_password_change_required(operation: PasswordAgeOperation) -> bool {
+    match operation {
+        PasswordAgeOperation::ReadOwnAccount
+        | PasswordAgeOperation::ChangeOwnPassword
+        | PasswordAgeOperation::EndOwnSessions => true,
+        PasswordAgeOperation::Other => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +332,11 @@ mod tests {
                         can_end_sessions(&actor, target),
                         is_active && (is_self || admin),
                         "sessions {case}"
+                    );
+                    assert_eq!(
+                        can_delete_own_account(&actor, target),
+                        is_active && is_self,
+                        "self-deletion {case}"
                     );
                 }
             }
@@ -448,6 +524,20 @@ mod tenant_tests {
         assert!(!can_read_all_audit(&actor(Role::User, true)));
     }
 
+    #[test]
+    fn service_accounts_and_active_system_admins_introspect() {
+        assert!(can_introspect(&Introspector::ServiceAccount));
+        for role in [Role::Admin, Role::User] {
+            for is_active in [true, false] {
+                assert_eq!(
+                    can_introspect(&Introspector::User(actor(role, is_active))),
+                    role == Role::Admin && is_active,
+                    "{role:?} active={is_active}"
+                );
+            }
+        }
+    }
+
     fn any_role() -> impl Strategy<Value = TenantRole> {
         prop::sample::select(TenantRole::ALL.to_vec())
     }
@@ -555,6 +645,97 @@ mod tenant_tests {
             {
                 prop_assert!(can_in_tenant(&actor, Some(strong), action));
             }
+        }
+    }
+}
+
+/// The password-age rule: its boundary, its switch, and the operations it leaves open.
+#[cfg(test)]
+mod password_age_tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn user_whose_password_was_set(at: DateTime<Utc>) -> User {
+        User {
+            password_changed_at: at,
+            ..crate::services::tests_support::sample_user()
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_change_is_required_only_past_the_maximum_age() {
+        let max_age = Some(TimeDelta::days(90));
+        let cases = [
+            (TimeDelta::zero(), false),
+            (TimeDelta::days(89), false),
+            (TimeDelta::days(90), false),
+            (TimeDelta::days(90) + TimeDelta::microseconds(1), true),
+            (TimeDelta::days(365), true),
+            // Set in the future (a clock that went back): not overdue.
+            (-TimeDelta::days(1), false),
+        ];
+        for (age, required) in cases {
+            let user = user_whose_password_was_set(now() - age);
+            assert_eq!(
+                password_change_required(&user, now(), max_age),
+                required,
+                "a password {age} old"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_maximum_age_no_change_is_ever_required() {
+        let ancient = user_whose_password_was_set(DateTime::<Utc>::MIN_UTC);
+        assert!(!password_change_required(&ancient, now(), None));
+        assert!(password_change_required(
+            &ancient,
+            now(),
+            Some(TimeDelta::days(1))
+        ));
+    }
+
+    #[test]
+    fn only_the_own_account_the_password_and_ending_sessions_stay_open() {
+        let table = [
+            (PasswordAgeOperation::ReadOwnAccount, true),
+            (PasswordAgeOperation::ChangeOwnPassword, true),
+            (PasswordAgeOperation::EndOwnSessions, true),
+            (PasswordAgeOperation::Other, false),
+        ];
+        for (operation, allowed) in table {
+            assert_eq!(
+                allowed_while_password_change_required(operation),
+                allowed,
+                "{operation:?}"
+            );
+        }
+    }
+
+    proptest! {
+        /// Whatever the maximum age, a password set at `now` needs no change, and one set
+        /// longer ago than the maximum age does; a longer maximum age never requires more.
+        #[test]
+        fn the_rule_is_monotonic(
+            days in 1_i64..=3650,
+            extra in 0_i64..=3650,
+            age_secs in 0_i64..=400_000_000,
+        ) {
+            let fresh = user_whose_password_was_set(now());
+            prop_assert!(!password_change_required(&fresh, now(), Some(TimeDelta::days(days))));
+            let old = user_whose_password_was_set(now() - TimeDelta::seconds(age_secs));
+            let shorter = password_change_required(&old, now(), Some(TimeDelta::days(days)));
+            let longer =
+                password_change_required(&old, now(), Some(TimeDelta::days(days + extra)));
+            prop_assert!(!longer || shorter, "a longer maximum age required more");
+            prop_assert_eq!(shorter, TimeDelta::seconds(age_secs) > TimeDelta::days(days));
         }
     }
 }

@@ -11,9 +11,9 @@ use uuid::Uuid;
 use crate::BoxError;
 use crate::model::{
     AuditAction, AuditEvent, Credentials, Email, Journal, Membership, NewSession, NewUser,
-    Password, PasswordHash, ProfileChanges, RefreshRotation, Role, Session, SessionId, Tenant,
-    TenantId, TenantRef, TenantRole, TenantSlug, TenantVersion, TokenHash, User, UserId,
-    UserVersion, Username,
+    Password, PasswordHash, ProfileChanges, RefreshRotation, Role, Session, SessionId,
+    StoredRefreshToken, Tenant, TenantId, TenantRef, TenantRole, TenantSlug, TenantVersion,
+    TokenHash, User, UserId, UserVersion, Username,
 };
 
 #[cfg(any(test, feature = "mocks"))]
@@ -30,6 +30,8 @@ pub enum UniqueField {
     Slug,
     /// The (tenant, user) pair of a membership: the user is a member already.
     Membership,
+    /// A service account's name (compared case-insensitively).
+    ServiceAccountName,
 }
 
 /// Whose last administrator a change would remove.
@@ -78,40 +80,7 @@ pub enum Login {
     Username(Username),
 }
 
-/// What a one-time e-mailed token is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionPurpose {
-    /// Proves the account's e-mail address.
-    VerifyEmail,
-    /// Allows setting a new password without the old one.
-    ResetPassword,
-}
-
-impl ActionPurpose {
-    /// The purpose's storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::VerifyEmail => "verify_email",
-            Self::ResetPassword => "reset_password",
-        }
-    }
-}
-
-/// A one-time token to be stored (only its digest).
-#[derive(Debug, Clone)]
-pub struct ActionToken {
-    /// Digest of the token that was e-mailed.
-    pub hash: TokenHash,
-    /// Whose token it is.
-    pub user_id: UserId,
-    /// What it allows.
-    pub purpose: ActionPurpose,
-    /// When it was issued.
-    pub created_at: DateTime<Utc>,
-    /// After this instant it is refused.
-    pub expires_at: DateTime<Utc>,
-}
+pub use crate::model::{ActionPurpose, ActionToken, OutgoingMail};
 
 /// A one-time token as stored, with whether it was spent.
 #[derive(Debug, Clone)]
@@ -120,6 +89,19 @@ pub struct StoredActionToken {
     pub token: ActionToken,
     /// When it was spent, if it was.
     pub used_at: Option<DateTime<Utc>>,
+}
+
+/// What [`UserStore::issue_action_token`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueOutcome {
+    /// The token is stored and its journal (the message carrying it) written.
+    Issued,
+    /// Nothing written: a token of the same user and purpose was issued within the cooldown.
+    Cooldown,
+    /// Nothing written: the message is no longer the account's to receive. The user's address
+    /// is not (any more) the one the message goes to, or the user is inactive; a change of
+    /// address or a deactivation came in between the caller's read and the issue.
+    Stale,
 }
 
 /// Which page of a list: 1-based `page` of `per_page` items.
@@ -266,6 +248,17 @@ pub trait UserStore: Send + Sync {
     /// the user is revoked (`revoked_at = at`) in the same transaction, and their ids are
     /// returned.
     ///
+    /// When `changes.email` is `Some` and differs from the stored address (a change of
+    /// address; the same address is no change and keeps `email_verified`), the address is
+    /// marked unverified and every unspent one-time token of the user, of every purpose
+    /// (verification and password reset), MUST be spent (`used_at = at`) in the same
+    /// transaction, *before* `journal` is written: a link mailed to the old, possibly
+    /// compromised, mailbox stops working with the change, while a token the journal carries
+    /// (the new address's verification) stays spendable. Tokens spent earlier keep their
+    /// `used_at`. The spending MUST be serialised with `reset_password` and `verify_email`
+    /// of the user: a reset or verification either comes first (and the change then
+    /// unverifies the address) or is refused as with a spent token.
+    ///
     /// # Errors
     /// MUST return `NotFound` for an unknown id, `StaleVersion` when `expected_version` is given
     /// and differs, `Duplicate(Email)` / `Duplicate(Username)` when the new address or
@@ -307,6 +300,12 @@ pub trait UserStore: Send + Sync {
     /// Replaces the password hash and, in the same transaction, revokes (sets `revoked_at` to
     /// `at` on) every live session of the user except `keep`, returning the ids it revoked.
     ///
+    /// It MUST also spend (`used_at = at`) every unspent password-reset token of the user in
+    /// the same transaction: a reset link mailed before the change would otherwise set a
+    /// password over the one the owner just chose. Verification tokens are left alone (the
+    /// address is what they prove, and it did not change); tokens spent earlier keep their
+    /// `used_at`.
+    ///
     /// # Errors
     /// MUST return `NotFound` for an unknown id; on any error nothing is written (the journal
     /// included); on success the journal is written in the same transaction.
@@ -319,11 +318,69 @@ pub trait UserStore: Send + Sync {
         journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError>;
 
-    /// Stores the digest of a one-time token.
+    /// Issues a one-time token: stores `token` (its digest) and writes `journal` (the message
+    /// carrying it, addressed to `to`), in one transaction, and returns
+    /// [`IssueOutcome::Issued`]. It writes nothing:
+    ///
+    /// - and returns [`IssueOutcome::Stale`] when the user's current address is not `to`, or
+    ///   the user is inactive. Both MUST be checked inside the transaction that stores the
+    ///   token, under the lock that serialises it with `update` (the user's row): the caller
+    ///   read the user and sealed the message before, and a change of address in between (which
+    ///   spends the old address's tokens) must not be followed by a fresh token mailed to the
+    ///   old address, nor a deactivation by a token for an account that can no longer use it.
+    ///   This check comes before the cooldown's.
+    /// - and returns [`IssueOutcome::Cooldown`] when the user was sent a token of the same
+    ///   purpose at or after `quiet_since` (a resend cooldown). Concurrent calls with the same
+    ///   `quiet_since` issue at most one. The cooldown counts every stored token of the user
+    ///   and purpose, spent or not; with `quiet_since` `None` there is none.
+    ///
+    /// # Errors
+    /// `NotFound` when the user does not exist; `Unavailable` or `Unexpected`. On any error
+    /// nothing is written.
+    async fn issue_action_token(
+        &self,
+        token: ActionToken,
+        to: &Email,
+        quiet_since: Option<DateTime<Utc>>,
+        journal: Journal,
+    ) -> Result<IssueOutcome, StoreError>;
+
+    /// Spends the password-reset token `token` of user `user`, replaces the password hash, marks
+    /// the address verified (the reset proved the mailbox), and revokes every live session of
+    /// the user (`revoked_at = at`), writing `journal`, in one transaction. A token is spent at
+    /// most once, even under concurrent calls.
+    ///
+    /// It MUST spend (`used_at = at`), in the same transaction, every other unspent
+    /// password-reset token of the user too, not only `token`: several can be outstanding (one
+    /// a cooldown within their lifetime), and none may reset the password again over the one
+    /// just set. Verification tokens are left alone; tokens spent earlier keep their `used_at`.
+    /// A refused reset (`None`) spends nothing.
+    ///
+    /// Returns the ids of the sessions it revoked, or `None`, writing nothing, when the token
+    /// is unknown, spent, expired at `at`, for another purpose, or another user's.
     ///
     /// # Errors
     /// `Unavailable` or `Unexpected`.
-    async fn insert_action_token(&self, token: ActionToken) -> Result<(), StoreError>;
+    async fn reset_password(
+        &self,
+        token: &TokenHash,
+        user: UserId,
+        hash: PasswordHash,
+        at: DateTime<Utc>,
+        journal: Journal,
+    ) -> Result<Option<Vec<SessionId>>, StoreError>;
+
+    /// Deletes at most `limit` one-time tokens that were spent or expired before `before`
+    /// (`used_at < before` or `expires_at < before`), returning how many (call again until it
+    /// returns less than `limit`).
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn purge_action_tokens(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     /// The stored one-time token with this digest, spent or not.
     ///
@@ -358,11 +415,22 @@ pub trait UserStore: Send + Sync {
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync {
     /// Creates a session with its first refresh token and sets the user's `last_login_at` to
-    /// the session's `created_at`, in one transaction.
+    /// the session's `created_at`, in one transaction, provided the user's password hash is
+    /// still `new.verified_password` (the one the login checked) and the user is still
+    /// active, as read inside that transaction.
+    ///
+    /// The check and the insert MUST be serialised with every change of the user's password
+    /// hash or activity that revokes sessions (`UserStore::change_password`,
+    /// `reset_password`, a deactivating `update`): either the session is created first and
+    /// the change then revokes it, or the change comes first and the session is refused. A
+    /// login that checked a password a concurrent change or reset then replaced thus never
+    /// leaves a live session behind.
     ///
     /// # Errors
-    /// `NotFound` if the user does not exist; `Unavailable` or `Unexpected`. The journal is
-    /// written in the same transaction, and not at all on error.
+    /// `NotFound` if the user does not exist; `Changed` if the stored password hash differs
+    /// from `new.verified_password` or the user is inactive (nothing is written); `Unavailable`
+    /// or `Unexpected`. The journal is written in the same transaction, and not at all on
+    /// error.
     async fn create(&self, new: NewSession, journal: Journal) -> Result<(), StoreError>;
 
     /// The session with this id, revoked or not.
@@ -371,8 +439,22 @@ pub trait SessionStore: Send + Sync {
     /// `Unavailable` or `Unexpected`.
     async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
 
+    /// The refresh token whose digest is `token`, with its session as stored now, spent or
+    /// not; writes nothing. What a refresh reads (with the session's user, tenant scope and
+    /// revocation) *before* it spends the token, so that a failure of any of those reads
+    /// leaves the token unspent and the client's retry is not taken for a reuse.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected` only; a digest never stored is `Ok(None)`.
+    async fn find_refresh_token(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<StoredRefreshToken>, StoreError>;
+
     /// Spends the refresh token whose digest is `presented` and adds `replacement` to the same
-    /// session, setting its `last_used_at` to `at`, in one transaction.
+    /// session, setting its `last_used_at` to `at`, in one transaction. It re-checks, in that
+    /// transaction, everything [`find_refresh_token`](Self::find_refresh_token) told the
+    /// caller (a concurrent rotation or revocation may have come in between).
     ///
     /// MUST be atomic: of any number of concurrent calls with the same unspent token, exactly
     /// one returns `Rotated`; the others see `Reused`. Returns `Reused` (writing nothing) for a
@@ -387,13 +469,6 @@ pub trait SessionStore: Send + Sync {
         replacement: &TokenHash,
         at: DateTime<Utc>,
     ) -> Result<RefreshRotation, StoreError>;
-
-    /// Every session of the user, revoked and expired ones included, newest (`created_at`)
-    /// first.
-    ///
-    /// # Errors
-    /// `Unavailable` or `Unexpected`.
-    async fn list_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
 
     /// One page of the user's sessions that are live at `at` (not revoked, not expired),
     /// newest `created_at` first (equal times by id, greatest first), with their number: the
@@ -444,6 +519,14 @@ pub trait SessionStore: Send + Sync {
         at: DateTime<Utc>,
         journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError>;
+
+    /// Deletes at most `limit` sessions (with their refresh tokens) that expired or were
+    /// revoked before `before` (`expires_at < before` or `revoked_at < before`), returning how
+    /// many (call again until it returns less than `limit`).
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn purge_ended(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 
     /// Sessions revoked at or after `since`, with their revocation time, so that an in-process
     /// revocation list can be rebuilt after a restart.
@@ -701,7 +784,8 @@ pub struct AuditFilter {
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait::async_trait]
 pub trait AuditLog: Send + Sync {
-    /// Appends the journal's events, all or none.
+    /// Appends the journal's events (and stores its tokens and mail, if it has any), all or
+    /// none.
     ///
     /// # Errors
     /// `Unavailable` or `Unexpected`.
@@ -892,9 +976,12 @@ pub struct AttemptWindow {
     pub resets_at: Option<DateTime<Utc>>,
 }
 
-/// Counts login attempts per login name in fixed windows, shared by every instance when backed
-/// by a shared server. An attempt is counted before its password is checked (so concurrent
-/// attempts cannot slip past the limit together) and the count is cleared by a success.
+/// Counts password attempts per key in fixed windows, shared by every instance when backed
+/// by a shared server. The keys are opaque to adapters; the use cases count a login per
+/// login name (`login:<name>`) and per account (`account:<user id>`), and a password change's
+/// confirmation of the current password per account (`password:<user id>`). An attempt is
+/// counted before its password is checked (so concurrent attempts cannot slip past the limit
+/// together) and the count is cleared by a success.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait::async_trait]
 pub trait LoginThrottle: Send + Sync {
@@ -1028,31 +1115,143 @@ pub trait Readiness: Send + Sync {
     async fn ready(&self) -> Result<(), BoxError>;
 }
 
-/// An e-mail to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMail {
-    /// Recipient.
-    pub to: Email,
-    /// Subject line.
-    pub subject: String,
-    /// Plain-text body.
-    pub text: String,
-}
-
 /// Failure to hand a message over for delivery.
 #[derive(Debug, thiserror::Error)]
-#[error("mail could not be sent")]
-pub struct MailError(#[source] pub BoxError);
+pub enum MailError {
+    /// Worth trying again later: the server is down, slow, or answered 4xx.
+    #[error("mail could not be sent now")]
+    Transient(#[source] BoxError),
+    /// Trying again would fail again: the server refused the message or its recipient (5xx).
+    #[error("mail was refused")]
+    Permanent(#[source] BoxError),
+}
 
 /// Sends e-mail.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait::async_trait]
 pub trait Mailer: Send + Sync {
-    /// Hands one message over for delivery.
+    /// Hands one message over for delivery. `id` is unique to the message and stays the same
+    /// on every attempt to deliver it (the `Message-ID`, so receivers can drop duplicates).
     ///
     /// # Errors
     /// [`MailError`] when it could not be handed over.
-    async fn send(&self, mail: OutgoingMail) -> Result<(), MailError>;
+    async fn send(&self, id: Uuid, mail: OutgoingMail) -> Result<(), MailError>;
+}
+
+/// Failure to seal or open a message.
+#[derive(Debug, thiserror::Error)]
+#[error("mail could not be sealed or opened")]
+pub struct SealError(#[source] pub BoxError);
+
+/// Encrypts and authenticates messages for the outbox, which holds live one-time tokens until
+/// delivery: what is stored is unreadable and tamper-evident without the service's key.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait MailSeal: Send + Sync {
+    /// The sealed form of `mail`, bound to `id` (a sealed message moved to another row does
+    /// not open).
+    ///
+    /// # Errors
+    /// [`SealError`] when encryption fails.
+    fn seal(&self, id: Uuid, mail: &OutgoingMail) -> Result<Vec<u8>, SealError>;
+
+    /// The message `sealed` holds, if it was sealed for `id` with this key and not altered.
+    ///
+    /// # Errors
+    /// [`SealError`] for anything else (another key, another id, altered bytes).
+    fn open(&self, id: Uuid, sealed: &[u8]) -> Result<OutgoingMail, SealError>;
+}
+
+/// A message claimed for delivery from the [`Outbox`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedMail {
+    /// The message.
+    pub mail: crate::model::SealedMail,
+    /// Delivery attempts before this one.
+    pub attempts: u32,
+}
+
+/// What the outbox holds, for readiness and operators.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStatus {
+    /// Messages not yet delivered that will still be tried: leased or not, due or not.
+    pub pending: u64,
+    /// Of those, the ones whose last attempt failed.
+    pub retrying: u64,
+    /// Messages given up on (failed permanently or too often) at or after the `since` asked.
+    pub dead: u64,
+}
+
+/// The durable outbox: messages written by the stores' journals, in the transaction of the
+/// change that caused them, and delivered by a worker.
+///
+/// A message is claimed for a lease before it is sent; while the lease runs, no other claim
+/// (from this instance or another) returns it. It is delivered at least once: only a crash,
+/// or a store that fails to record it, between the mail server's acceptance and
+/// [`mark_sent`](Self::mark_sent) sends it again, after the lease (the worker claims one
+/// message at a time, and refuses a lease shorter than a delivery can take). A message the adapter cannot read the kind of is given up by the claim
+/// that meets it, never delivered as something else and never in the way of the others
+/// (see [`claim`](Self::claim)).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait::async_trait]
+pub trait Outbox: Send + Sync {
+    /// Claims at most `limit` messages due at `now` (not delivered, not given up, next attempt
+    /// at or before `now`, no unexpired lease), oldest first, leasing them until `lease_until`.
+    /// MUST be atomic across instances: concurrent claims never return the same message
+    /// (PostgreSQL: `FOR UPDATE SKIP LOCKED`). A message is first due at its `created_at`; a
+    /// lease that ends at `now` has ended. Oldest is by `created_at`, ties by id.
+    ///
+    /// A due message of a stored kind the adapter does not know (written by a newer version,
+    /// or by hand) MUST NOT fail the claim, which would stop all delivery: it is given up in
+    /// the claim's transaction (dead from `now`, `last_error` `unknown kind <kind>`, logged at
+    /// error level with its id) and not returned; the others are. It counts towards `limit`,
+    /// so such a claim may return fewer messages than are due.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`; on error the claim leases and gives up nothing.
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMail>, StoreError>;
+
+    /// Records that the message was delivered at `at`, and forgets its sealed content. A
+    /// second report of a delivery keeps the first one's time; a message given up and then
+    /// reported delivered (by an attempt whose lease had lapsed) counts as delivered, not dead.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable` or `Unexpected`.
+    async fn mark_sent(&self, id: Uuid, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Records a failed attempt at `at` with a short reason (no secrets: an SMTP reply or an
+    /// error message), releasing the lease: the message is tried again at `retry_at`, or, with
+    /// `None`, given up (it counts as dead from `at` and keeps its reason). A delivered
+    /// message stays delivered: a failure reported after [`mark_sent`](Self::mark_sent)
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable` or `Unexpected`.
+    async fn mark_failed(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+        reason: String,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// How many messages are pending, retrying, and dead since `dead_since`.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn status(&self, dead_since: DateTime<Utc>) -> Result<OutboxStatus, StoreError>;
+
+    /// Deletes at most `limit` messages delivered or given up before `before` (`sent_at` or
+    /// the instant it was given up earlier than `before`), returning how many (call again
+    /// until it returns less than `limit`). Pending messages are never deleted.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn purge_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// The current time.
@@ -1095,4 +1294,112 @@ pub trait SecureRandom: Send + Sync {
 
     /// The digest of a token a client presented, comparable with stored digests.
     fn digest(&self, token: &str) -> TokenHash;
+}
+
+/// A rate: at most `burst` requests at once, refilled evenly over `period` (GCRA).
+///
+/// One request is earned back every `period / burst`; a key left alone for `period` has its
+/// whole `burst` again. Adapters take a `burst` of 0 as 1 and a `period` under a millisecond
+/// as one millisecond, so every limit allows something and refills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed at once by a key that has been idle for `period`.
+    pub burst: u32,
+    /// How long a fully spent `burst` takes to refill.
+    pub period: chrono::TimeDelta,
+}
+
+/// What a [`RateLimiter`] decided about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    /// Within the limit; the request was counted.
+    Allowed,
+    /// Over the limit; the request was not counted.
+    Limited {
+        /// How long until one request of the key would be allowed (positive).
+        retry_after: chrono::TimeDelta,
+    },
+}
+
+/// Failure of the rate limiter's backend.
+#[derive(Debug, thiserror::Error)]
+#[error("rate limiter unavailable")]
+pub struct RateLimitError(#[source] pub BoxError);
+
+/// Limits how often a key (a client address, an e-mail address) may do something, shared by
+/// every instance when backed by a shared server.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait::async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request for `key` under `limit`; atomic across instances sharing the backend.
+    ///
+    /// A key never seen (or idle for `limit.period`) allows `limit.burst` requests at once,
+    /// then one more every `limit.period / limit.burst`. A refused request MUST NOT be
+    /// counted, so a client that keeps retrying is allowed again after `retry_after`. MUST be
+    /// atomic: N concurrent calls on a fresh key with a burst of B allow exactly min(N, B).
+    ///
+    /// # Errors
+    /// [`RateLimitError`] when the backend cannot be reached; the caller decides whether to
+    /// fail closed or fall back to a stricter limit of its own.
+    async fn acquire(&self, key: &str, limit: RateLimit) -> Result<RateDecision, RateLimitError>;
+}
+
+/// Persistent service accounts: the credentials other services authenticate with (HTTP Basic
+/// `client_id:secret`) to introspect access tokens. Only the digest of a secret is stored.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait::async_trait]
+pub trait ServiceAccountStore: Send + Sync {
+    /// Creates a service account with the digest of its secret, writing `journal` in the same
+    /// transaction. Returns the account as stored (without the digest).
+    ///
+    /// # Errors
+    /// MUST return `Duplicate(UniqueField::ServiceAccountName)` when another account has the
+    /// name regardless of case; `Unavailable` or `Unexpected`. On any error nothing is
+    /// written, the journal included.
+    async fn create(
+        &self,
+        account: crate::model::ServiceAccountCredentials,
+        journal: Journal,
+    ) -> Result<crate::model::ServiceAccount, StoreError>;
+
+    /// The account with this client id (matched exactly), with the digest of its secret.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected` only; no match is `Ok(None)`.
+    async fn find_by_client_id(
+        &self,
+        client_id: &crate::model::ClientId,
+    ) -> Result<Option<crate::model::ServiceAccountCredentials>, StoreError>;
+
+    /// Sets the account's `last_used_at` to `at`, unless it is later already (a call never
+    /// moves it back). Best effort for the caller: nothing else depends on it.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id; `Unavailable` or `Unexpected`.
+    async fn touch(
+        &self,
+        id: crate::model::ServiceAccountId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// One page of accounts, oldest first (ties by id), without their digests, with the
+    /// number of all accounts.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Unexpected`.
+    async fn list(
+        &self,
+        page: PageRequest,
+    ) -> Result<Paged<crate::model::ServiceAccount>, StoreError>;
+
+    /// Deletes the account (its secret stops working at once), writing `journal` in the same
+    /// transaction.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown id. On any error nothing is written.
+    async fn delete(
+        &self,
+        id: crate::model::ServiceAccountId,
+        journal: Journal,
+    ) -> Result<(), StoreError>;
 }

@@ -40,30 +40,64 @@ pub async fn health() -> HttpResponse {
 /// Readiness: whether every dependency answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadinessReport {
-    /// `ready` or `unavailable`.
+    /// `ready`, `degraded` (serving, but an advisory dependency such as `mail` is failing)
+    /// or `unavailable`.
     #[schema(example = "ready")]
     pub status: &'static str,
-    /// Each dependency (`database`, `cache`): `up` or `down`.
-    #[schema(example = json!({"database": "up", "cache": "up"}))]
+    /// Each dependency (`database`, `cache`, `mail`): `up` or `down`.
+    #[schema(example = json!({"database": "up", "cache": "up", "mail": "up"}))]
     pub dependencies: BTreeMap<&'static str, &'static str>,
 }
 
 /// Readiness: 200 when the database and the cache answer within 2 seconds, else 503 naming
-/// the dependency that does not.
+/// the dependency that does not. `mail` is reported too (down while queued messages wait for
+/// a retry after a failed delivery) but only makes the status `degraded`: a mail server that
+/// is down delays mail, never requests.
 #[utoipa::path(
     get,
     path = "/health/ready",
     tag = "operations",
     responses(
-        (status = 200, description = "Every dependency answers", body = ReadinessReport),
-        (status = 503, description = "A dependency does not answer", body = ReadinessReport),
+        (status = 200, description = "Every required dependency answers", body = ReadinessReport),
+        (status = 503, description = "A required dependency does not answer", body = ReadinessReport),
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let mut probes = tokio::task::JoinSet::new();
-    for (name, probe) in &state.readiness {
+    let (required, advisory) =
+        tokio::join!(probe_all(&state.readiness), probe_all(&state.advisory));
+    let all_up = required.len() == state.readiness.len() && required.values().all(|up| *up);
+    let advisory_up = advisory.len() == state.advisory.len() && advisory.values().all(|up| *up);
+    let dependencies = required
+        .into_iter()
+        .chain(advisory)
+        .map(|(name, up)| (name, if up { "up" } else { "down" }))
+        .collect();
+    let report = ReadinessReport {
+        status: match (all_up, advisory_up) {
+            (false, _) => "unavailable",
+            (true, false) => "degraded",
+            (true, true) => "ready",
+        },
+        dependencies,
+    };
+    let mut response = if all_up {
+        HttpResponse::Ok()
+    } else {
+        HttpResponse::ServiceUnavailable()
+    };
+    response
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(report)
+}
+
+/// Runs every probe at once, each bounded by [`PROBE_TIMEOUT`]: name to whether it answered.
+async fn probe_all(
+    probes: &[(&'static str, std::sync::Arc<dyn domain::ports::Readiness>)],
+) -> BTreeMap<&'static str, bool> {
+    let mut running = tokio::task::JoinSet::new();
+    for (name, probe) in probes {
         let (name, probe) = (*name, probe.clone());
-        probes.spawn(async move {
+        running.spawn(async move {
             let up = match tokio::time::timeout(PROBE_TIMEOUT, probe.ready()).await {
                 Ok(Ok(())) => true,
                 Ok(Err(error)) => {
@@ -78,26 +112,13 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
             (name, up)
         });
     }
-    let mut dependencies = BTreeMap::new();
-    while let Some(result) = probes.join_next().await {
+    let mut results = BTreeMap::new();
+    while let Some(result) = running.join_next().await {
         if let Ok((name, up)) = result {
-            dependencies.insert(name, if up { "up" } else { "down" });
+            results.insert(name, up);
         }
     }
-    let all_up = dependencies.len() == state.readiness.len()
-        && dependencies.values().all(|state| *state == "up");
-    let report = ReadinessReport {
-        status: if all_up { "ready" } else { "unavailable" },
-        dependencies,
-    };
-    let mut response = if all_up {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::ServiceUnavailable()
-    };
-    response
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(report)
+    results
 }
 
 /// This OpenAPI document. (Documentation only: served by the Swagger UI service.)

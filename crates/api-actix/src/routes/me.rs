@@ -176,7 +176,49 @@ pub struct PasswordChange {
     pub new_password: SecretString,
 }
 
-/// Changes the password; every other session of the user ends.
+/// The password that confirms closing the account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDeletion {
+    /// The current password.
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+/// Closes the caller's account: it is deleted with its sessions, tokens and memberships (the
+/// audit trail keeps its events, by id). The password is confirmed as for a password change,
+/// with the same per-account limit.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/me",
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = AccountDeletion,
+    responses(
+        (status = 204, description = "Account deleted; every session ended"),
+        (status = 400, description = "Malformed JSON or not JSON"),
+        (status = 401, description = "Missing, invalid or revoked access token"),
+        (status = 409, description = "The last active administrator of the system or of a tenant"),
+        (status = 413, description = "Body over the size limit"),
+        (status = 422, description = "Wrong password"),
+        (status = 429, description = "Too many attempts to confirm the password",
+         headers(("Retry-After" = String, description = "Seconds until the window ends"))),
+        (status = 503, description = "A dependency is unavailable"),
+    )
+)]
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    Authenticated(principal): Authenticated,
+    body: ApiJson<AccountDeletion>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.parse()?;
+    state.account.delete_me(&principal, &body.password).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Changes the password; every other session of the user ends. Attempts to confirm the
+/// current password are counted per account like failed logins (`UMS_LOGIN_MAX_FAILURES`
+/// within `UMS_LOGIN_WINDOW_SECS`): beyond them, 429 with `Retry-After`.
 #[utoipa::path(
     post,
     path = "/api/v1/users/me/password",
@@ -189,6 +231,8 @@ pub struct PasswordChange {
         (status = 401, description = "Missing, invalid or revoked access token"),
         (status = 413, description = "Body over the size limit"),
         (status = 422, description = "Wrong current password, or unacceptable new one"),
+        (status = 429, description = "Too many attempts to confirm the current password (counted per account, with the login lockout's limits); nothing was checked",
+         headers(("Retry-After" = String, description = "Seconds until the window ends"))),
         (status = 503, description = "A dependency is unavailable"),
     )
 )]

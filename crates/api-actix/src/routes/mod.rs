@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod dto;
 pub mod health;
+pub mod introspect;
 pub mod me;
 pub mod tenants;
 pub mod users;
@@ -18,6 +19,8 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1/auth")
+            // Per-client-address rate limit of every POST but logout (see `crate::ratelimit`).
+            .wrap(actix_web::middleware::from_fn(crate::ratelimit::limit_auth))
             .route("/register", web::post().to(auth::register))
             .route("/login", web::post().to(auth::login))
             .route("/refresh", web::post().to(auth::refresh))
@@ -27,12 +30,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/verify-email/resend",
                 web::post().to(auth::resend_verification),
-            ),
+            )
+            .route("/password/forgot", web::post().to(auth::forgot_password))
+            .route("/password/reset", web::post().to(auth::reset_password))
+            .route("/introspect", web::post().to(introspect::introspect)),
     )
     .service(
         web::scope("/api/v1/users/me")
             .route("", web::get().to(me::get_me))
             .route("", web::patch().to(me::update_me))
+            .route("", web::delete().to(me::delete_me))
             .route("/password", web::post().to(me::change_password))
             .route("/tenants", web::get().to(me::my_tenants))
             .route("/sessions", web::get().to(me::list_sessions))

@@ -55,6 +55,11 @@ audit_actions! {
     UserPasswordChanged = "user.password_changed",
     /// An e-mail address was verified.
     UserEmailVerified = "user.email_verified",
+    /// A password-reset e-mail was queued for an account (never recorded for an unknown
+    /// address).
+    UserPasswordResetRequested = "user.password_reset_requested",
+    /// A password was set with a reset token; every session was revoked.
+    UserPasswordReset = "user.password_reset",
     /// An administrator created a user.
     UserCreated = "user.created",
     /// A user's fields changed (the details name the fields, never secret values).
@@ -75,6 +80,8 @@ audit_actions! {
     TenantMemberRemoved = "tenant.member_removed",
     /// An administrative request was refused (403).
     AccessDenied = "access.denied",
+    /// A service account was created (`details`: its `client_id` and `name`, never the secret).
+    ServiceAccountCreated = "service_account.created",
 }
 
 impl fmt::Display for AuditAction {
@@ -177,14 +184,19 @@ impl AuditEvent {
     }
 }
 
-/// What a change records with it, committed in the same transaction as the change: the audit
-/// events now, and later the outgoing messages (mail, webhooks, broker events) of the
-/// transactional outbox. The domain decides what goes in; the store makes it atomic with the
-/// change, so there is no change without its record and no record without its change.
+/// What a change records with it, committed in the same transaction as the change: its audit
+/// events, the one-time tokens it issues and the mail it sends (through the transactional
+/// outbox; later also webhooks and broker events). The domain decides what goes in; the store
+/// makes it atomic with the change, so there is no change without its record, no e-mailed
+/// token that was not stored, and no stored token whose message was lost.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Journal {
     /// Audit events to append.
     pub events: Vec<AuditEvent>,
+    /// One-time tokens to store (their digests), for users that exist once the change is made.
+    pub tokens: Vec<super::ActionToken>,
+    /// Sealed messages to put in the outbox.
+    pub mail: Vec<super::SealedMail>,
 }
 
 impl Journal {
@@ -193,13 +205,28 @@ impl Journal {
     pub fn of(event: AuditEvent) -> Self {
         Self {
             events: vec![event],
+            ..Self::default()
         }
+    }
+
+    /// The journal with one more token.
+    #[must_use]
+    pub fn with_token(mut self, token: super::ActionToken) -> Self {
+        self.tokens.push(token);
+        self
+    }
+
+    /// The journal with one more message.
+    #[must_use]
+    pub fn with_mail(mut self, mail: super::SealedMail) -> Self {
+        self.mail.push(mail);
+        self
     }
 
     /// Whether there is nothing to record.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events.is_empty() && self.tokens.is_empty() && self.mail.is_empty()
     }
 }
 

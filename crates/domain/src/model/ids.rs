@@ -65,3 +65,7 @@ id_type!(
     /// Identifies an audit event.
     AuditEventId
 );
+id_type!(
+    /// Identifies a service account.
+    ServiceAccountId
+);

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{SessionId, TenantId, UserId};
+use super::{PasswordHash, SessionId, TenantId, UserId};
 
 /// The SHA-256 digest of an opaque token, hex-encoded. Only digests are ever stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,6 +60,20 @@ pub struct NewSession {
     pub session: Session,
     /// Digest of its first refresh token.
     pub refresh_token: TokenHash,
+    /// The password hash the login checked the password against: the store creates the
+    /// session only if it is still the user's (and the user still active), so a login that
+    /// checked a password just changed or reset opens no session.
+    pub verified_password: PasswordHash,
+}
+
+/// A refresh token as stored, found by its digest without changing anything: its session and
+/// whether (when) it was spent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefreshToken {
+    /// The session the token belongs to, as stored now.
+    pub session: Session,
+    /// When the token was spent by a rotation; `None` while it is unspent.
+    pub used_at: Option<DateTime<Utc>>,
 }
 
 /// What happened when a refresh token was presented for rotation.

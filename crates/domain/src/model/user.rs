@@ -161,6 +161,10 @@ pub struct User {
     pub last_login_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version.
     pub version: UserVersion,
+    /// When the password was last set: at creation, by a change or by a reset. Past
+    /// `AuthSettings::password_max_age` the user must change it (see
+    /// [`policy::password_change_required`](crate::policy::password_change_required)).
+    pub password_changed_at: DateTime<Utc>,
 }
 
 /// A user and the hash of their password, read for login and password changes only.

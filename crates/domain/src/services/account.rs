@@ -60,6 +60,16 @@ pub enum ChangePasswordError {
     /// The policy refused it.
     #[error("not allowed")]
     Forbidden,
+    /// The account was deleted or deactivated since the request was authenticated.
+    #[error("the account no longer exists or is inactive")]
+    AccountGone,
+    /// Too many attempts to confirm the current password within the login window; nothing
+    /// was checked. Counted per account, with the login lockout's limits.
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until the window ends.
+        retry_after_secs: i64,
+    },
     /// A dependency is down.
     #[error("a dependency is unavailable")]
     Unavailable(#[source] BoxError),
@@ -82,9 +92,68 @@ pub struct DeviceSession {
 /// Use cases on one's own account.
 #[derive(Debug, Clone)]
 pub struct AccountService {
-    ports: Ports,
-    settings: AuthSettings,
-    auth: AuthService,
+    pub(super) ports: Ports,
+    pub(super) settings: AuthSettings,
+    pub(super) auth: AuthService,
+}
+
+/// What confirming the caller's current password found.
+pub(super) enum Confirmation {
+    /// The password is right.
+    Confirmed,
+    /// The password is wrong.
+    Wrong,
+    /// Too many attempts in the window; nothing was checked.
+    Locked {
+        /// Seconds until the window ends.
+        retry_after_secs: i64,
+    },
+    /// The account was deleted or deactivated.
+    Gone,
+}
+
+impl AccountService {
+    /// Confirms `user`'s current password, counting the attempt per account before the check
+    /// (as login attempts are), so that a stolen access token allows no more guesses than a
+    /// login does; a success clears the count.
+    pub(super) async fn confirm_password<E>(
+        &self,
+        user: UserId,
+        password: &SecretString,
+    ) -> Result<Confirmation, E>
+    where
+        E: From<StoreError> + From<crate::ports::ThrottleError> + From<crate::ports::HashError>,
+    {
+        let attempts = super::auth::password_throttle_key(user);
+        let window = self
+            .ports
+            .throttle
+            .count_attempt(&attempts, self.settings.login_window)
+            .await?;
+        if window.failures > self.settings.login_max_failures {
+            return Ok(Confirmation::Locked {
+                retry_after_secs: super::auth::retry_after_secs(
+                    window,
+                    self.ports.clock.now(),
+                    &self.settings,
+                ),
+            });
+        }
+        let credentials = match self.ports.users.find_credentials_by_id(user).await? {
+            Some(credentials) if credentials.user.is_active => credentials,
+            _ => return Ok(Confirmation::Gone),
+        };
+        if !self
+            .ports
+            .hasher
+            .verify(password, &credentials.password_hash)
+            .await?
+        {
+            return Ok(Confirmation::Wrong);
+        }
+        self.ports.throttle.clear(&attempts).await?;
+        Ok(Confirmation::Confirmed)
+    }
 }
 
 impl AccountService {
@@ -178,7 +247,11 @@ impl AccountService {
     ///
     /// # Errors
     /// [`ChangePasswordError::Invalid`] names `current_password` when it is wrong and
-    /// `new_password` when the new one is unacceptable.
+    /// `new_password` when the new one is unacceptable;
+    /// [`ChangePasswordError::TooManyAttempts`] beyond `login_max_failures` attempts within
+    /// `login_window` (`Unavailable` when the counter cannot be reached: fail closed);
+    /// [`ChangePasswordError::AccountGone`] when the account was deleted or deactivated
+    /// meanwhile.
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -189,19 +262,21 @@ impl AccountService {
         if !policy::can_change_password(&principal.actor(), user.id) {
             return Err(ChangePasswordError::Forbidden);
         }
-        let Some(credentials) = self.ports.users.find_credentials_by_id(user.id).await? else {
-            return Err(ChangePasswordError::Forbidden);
-        };
-        if !self
-            .ports
-            .hasher
-            .verify(current, &credentials.password_hash)
+        match self
+            .confirm_password::<ChangePasswordError>(user.id, current)
             .await?
         {
-            return Err(ChangePasswordError::Invalid(ValidationErrors::single(
-                "current_password",
-                "is incorrect",
-            )));
+            Confirmation::Confirmed => {}
+            Confirmation::Wrong => {
+                return Err(ChangePasswordError::Invalid(ValidationErrors::single(
+                    "current_password",
+                    "is incorrect",
+                )));
+            }
+            Confirmation::Locked { retry_after_secs } => {
+                return Err(ChangePasswordError::TooManyAttempts { retry_after_secs });
+            }
+            Confirmation::Gone => return Err(ChangePasswordError::AccountGone),
         }
         let mut errors = ValidationErrors::new();
         if new.expose_secret() == current.expose_secret() {
@@ -250,14 +325,36 @@ impl AccountService {
                     Some(user.id),
                     AuditTarget::User(user.id),
                     &principal.client,
-                )),
+                ))
+                .with_mail(
+                    self.ports
+                        .seal_mail(
+                            crate::model::MailKind::PasswordChanged,
+                            &super::mail::messages::password_changed(user, now, false),
+                        )
+                        .map_err(|error| ChangePasswordError::Unexpected(Box::new(error)))?,
+                ),
             )
-            .await?;
+            .await
+            .map_err(|error| match error {
+                // Deleted since its credentials were read.
+                StoreError::NotFound => ChangePasswordError::AccountGone,
+                other => other.into(),
+            })?;
         let late: Vec<_> = revoked
             .into_iter()
             .filter(|id| !marked.contains(id))
             .collect();
-        self.auth.mark_revoked(&late, now).await
+        // Committed: a failure now is logged, not answered (a retry would find the current
+        // password changed).
+        if let Err(error) = self
+            .auth
+            .mark_revoked::<ChangePasswordError>(&late, now)
+            .await
+        {
+            tracing::error!(user_id = %user.id, sessions = late.len(), error = %error, "sessions opened during a password change are revoked in the store but not on the fast path");
+        }
+        Ok(())
     }
 
     /// One page of the caller's live sessions (their devices), newest first.

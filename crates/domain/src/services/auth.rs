@@ -10,9 +10,7 @@ use crate::model::{
     Username,
 };
 use crate::policy;
-use crate::ports::{
-    AccessClaims, ActionPurpose, ActionToken, Login, OutgoingMail, StoreError, UniqueField,
-};
+use crate::ports::{AccessClaims, Login, StoreError, UniqueField};
 use crate::settings::AuthSettings;
 use crate::{BoxError, ValidationErrors};
 
@@ -92,6 +90,10 @@ pub struct IssuedTokens {
     pub session_id: SessionId,
     /// The user.
     pub user: User,
+    /// Whether the password is past `AuthSettings::password_max_age`: the tokens then allow
+    /// nothing but reading the account, changing the password and logging out, until the
+    /// password is changed (decided on every request, not written into the tokens).
+    pub password_change_required: bool,
 }
 
 /// Why login failed. Wrong login name, wrong password and inactive account are the same error,
@@ -105,6 +107,10 @@ pub enum LoginError {
     /// of the user's: one answer for all three.
     #[error("not a member of the requested tenant")]
     TenantForbidden,
+    /// The credentials are right, but the address is not verified yet and
+    /// `require_verified_email` is on.
+    #[error("the e-mail address is not verified")]
+    EmailNotVerified,
     /// Too many failures for this login name; nothing was checked. Known and unknown names are
     /// locked alike.
     #[error("too many failed logins; retry in {retry_after_secs} s")]
@@ -165,52 +171,19 @@ pub enum AuthError {
     Unexpected(#[source] BoxError),
 }
 
-/// Why an e-mail verification failed.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyEmailError {
-    /// The token is unknown, spent or expired.
-    #[error("invalid or expired verification token")]
-    InvalidToken,
-    /// A dependency is down.
-    #[error("a dependency is unavailable")]
-    Unavailable(#[source] BoxError),
-    /// Anything else.
-    #[error("verification failed")]
-    Unexpected(#[source] BoxError),
-}
-
-/// Why a new verification e-mail could not be sent.
-#[derive(Debug, thiserror::Error)]
-pub enum ResendVerificationError {
-    /// The mailer or the store is down.
-    #[error("a dependency is unavailable")]
-    Unavailable(#[source] BoxError),
-    /// Anything else.
-    #[error("sending the verification e-mail failed")]
-    Unexpected(#[source] BoxError),
-}
-
 infrastructure_errors!(
     RegisterError,
     LoginError,
     RefreshError,
     LogoutError,
     AuthError,
-    VerifyEmailError,
-    ResendVerificationError,
 );
-
-impl From<crate::ports::MailError> for ResendVerificationError {
-    fn from(error: crate::ports::MailError) -> Self {
-        Self::Unavailable(Box::new(error))
-    }
-}
 
 /// The authentication use cases.
 #[derive(Debug, Clone)]
 pub struct AuthService {
-    ports: Ports,
-    settings: AuthSettings,
+    pub(super) ports: Ports,
+    pub(super) settings: AuthSettings,
 }
 
 impl AuthService {
@@ -227,8 +200,7 @@ impl AuthService {
     }
 
     /// Registers a new account (role `user`, active, address unverified) and e-mails a
-    /// verification token. A failure to send the e-mail does not undo the registration: the
-    /// user can ask for another.
+    /// verification token: the account, the token and the message commit together.
     ///
     /// # Errors
     /// [`RegisterError`]: every invalid field at once, then a taken e-mail or username.
@@ -237,19 +209,14 @@ impl AuthService {
         input: Registration,
         client: &ClientInfo,
     ) -> Result<User, RegisterError> {
-        let user = self
-            .create_user(input, Role::User, false, None, client)
-            .await?;
-        if let Err(error) = self.send_verification(&user).await {
-            tracing::warn!(user_id = %user.id, error = %error, "verification e-mail not sent");
-        }
-        Ok(user)
+        self.create_user(input, Role::User, false, None, client)
+            .await
     }
 
     /// Creates an account with the given role, e.g. the first administrator from the command
     /// line, or a user an administrator (`actor`) creates. The password rules apply as for
-    /// registration; no e-mail is sent. Recorded as `user.registered` without an actor,
-    /// `user.created` with one.
+    /// registration; a verification e-mail goes with it unless `email_verified`. Recorded as
+    /// `user.registered` without an actor, `user.created` with one.
     ///
     /// # Errors
     /// As [`register`](Self::register).
@@ -271,7 +238,13 @@ impl AuthService {
             .ports
             .event(action, actor, AuditTarget::User(new_user.id), client)
             .with("role", role.as_str());
-        match self.ports.users.insert(new_user, Journal::of(event)).await {
+        let mut journal = Journal::of(event);
+        if !email_verified {
+            journal = self
+                .with_verification(journal, new_user.id, &new_user.email, &new_user.username)
+                .map_err(|error| RegisterError::Unexpected(Box::new(error)))?;
+        }
+        match self.ports.users.insert(new_user, journal).await {
             Ok(user) => Ok(user),
             Err(StoreError::Duplicate(UniqueField::Email)) => Err(RegisterError::EmailTaken),
             Err(StoreError::Duplicate(UniqueField::Username)) => Err(RegisterError::UsernameTaken),
@@ -355,7 +328,13 @@ impl AuthService {
     /// dummy hash), and an inactive account is refused only after its password was checked.
     /// Attempts are counted per login name (known or not) before the password is checked;
     /// beyond `login_max_failures` within `login_window` the name is locked until the window
-    /// ends, and no password is checked. A success clears the count.
+    /// ends, and no password is checked. When the name is an account's, the attempt is also
+    /// counted for the account (`account:<id>`, one window for its e-mail address and its
+    /// username together); beyond the limit the account refuses every password, the right
+    /// one included, as it refuses a wrong one: the same 401 after the same work, so that
+    /// the account's lock cannot tell which names belong to one account. A success clears
+    /// both counts. The session is created only if the password hash that was checked is
+    /// still the account's (a password changed or reset meanwhile makes the login fail).
     ///
     /// # Errors
     /// [`LoginError::InvalidCredentials`] for every kind of refusal;
@@ -420,9 +399,25 @@ impl AuthService {
                     .await;
                 return Err(LoginError::InvalidCredentials);
             }
+            Err(Refusal::Locked(account)) => {
+                self.record_failed_login(&request, Some(account), "locked")
+                    .await;
+                return Err(LoginError::InvalidCredentials);
+            }
             Err(Refusal::Failed(other)) => return Err(other),
         };
         self.ports.throttle.clear(&key).await?;
+        self.ports
+            .throttle
+            .clear(&account_throttle_key(credentials.user.id))
+            .await?;
+        // Only after the password was checked: only the account's owner learns that the
+        // address is what stands in the way.
+        if self.settings.require_verified_email && !credentials.user.email_verified {
+            self.record_failed_login(&request, Some(credentials.user.id), "unverified")
+                .await;
+            return Err(LoginError::EmailNotVerified);
+        }
         let tenant = match &request.tenant {
             None => None,
             Some(raw) => match self.tenant_scope(credentials.user.id, raw).await? {
@@ -463,8 +458,10 @@ impl AuthService {
 
     /// Records a refused login, never the password: for an existing account by its id (so
     /// that no personal data outlives the account), with `reason` (`credentials`: a wrong
-    /// password or an inactive account; `tenant`: the tenant asked for was refused, named as
-    /// typed); for a name that is nobody's, by the name as typed.
+    /// password or an inactive account, or a password changed or reset while the login ran;
+    /// `locked`: the account's own window is over the limit, so no password was checked;
+    /// `tenant`: the tenant asked for was refused, named as typed); for a name that is
+    /// nobody's, by the name as typed.
     async fn record_failed_login(
         &self,
         request: &LoginRequest,
@@ -501,16 +498,16 @@ impl AuthService {
     }
 
     fn locked(&self, window: crate::ports::AttemptWindow) -> LoginError {
-        let now = self.ports.clock.now();
-        let remaining = window
-            .resets_at
-            .map_or(self.settings.login_window, |at| at - now);
-        // Rounded up, so a client that waits exactly this long is not refused again.
-        let retry_after_secs = (remaining.num_milliseconds() + 999).div_euclid(1000).max(1);
-        LoginError::TooManyAttempts { retry_after_secs }
+        LoginError::TooManyAttempts {
+            retry_after_secs: retry_after_secs(window, self.ports.clock.now(), &self.settings),
+        }
     }
 
     /// The user whose credentials these are, if the password matches and the account is active.
+    ///
+    /// For a name that is an account's, the attempt is counted for the account too, before
+    /// the password is checked; an account over the limit is refused without checking the
+    /// password, after a dummy verification, exactly as a wrong password is refused.
     async fn check_credentials(
         &self,
         request: &LoginRequest,
@@ -533,6 +530,35 @@ impl AuthService {
                 .map_err(|e| Refusal::Failed(e.into()))?;
             return Err(Refusal::Credentials(None));
         };
+        let account = credentials.user.id;
+        let window = self
+            .ports
+            .throttle
+            .count_attempt(&account_throttle_key(account), self.settings.login_window)
+            .await
+            .map_err(|e| Refusal::Failed(e.into()))?;
+        if window.failures > self.settings.login_max_failures {
+            if window.failures == self.settings.login_max_failures + 1 {
+                let event = self
+                    .ports
+                    .event(
+                        AuditAction::UserLocked,
+                        None,
+                        AuditTarget::User(account),
+                        &request.client,
+                    )
+                    .with("scope", "account");
+                self.ports.record(event).await;
+            }
+            // Not a 429: that would tell that this name and the one that used the window up
+            // are the same account's. The same work as a wrong password, and its answer.
+            self.ports
+                .hasher
+                .verify_dummy(&request.password)
+                .await
+                .map_err(|e| Refusal::Failed(e.into()))?;
+            return Err(Refusal::Locked(account));
+        }
         let matches = self
             .ports
             .hasher
@@ -540,7 +566,7 @@ impl AuthService {
             .await
             .map_err(|e| Refusal::Failed(e.into()))?;
         if !matches || !credentials.user.is_active {
-            return Err(Refusal::Credentials(Some(credentials.user.id)));
+            return Err(Refusal::Credentials(Some(account)));
         }
         Ok(credentials)
     }
@@ -585,16 +611,30 @@ impl AuthService {
         if let Some((id, _)) = tenant {
             event = event.in_tenant(id);
         }
-        self.ports
+        let created = self
+            .ports
             .sessions
             .create(
                 NewSession {
                     session: session.clone(),
                     refresh_token: refresh.hash,
+                    verified_password: credentials.password_hash.clone(),
                 },
                 Journal::of(event),
             )
-            .await?;
+            .await;
+        match created {
+            Ok(()) => {}
+            // The password that was checked is no longer the password (changed or reset while
+            // this login ran, and the other sessions revoked), or the account was deactivated
+            // or deleted meanwhile: refused as wrong credentials, opening no session.
+            Err(StoreError::Changed | StoreError::NotFound) => {
+                self.record_failed_login(&request, Some(credentials.user.id), "credentials")
+                    .await;
+                return Err(LoginError::InvalidCredentials);
+            }
+            Err(other) => return Err(other.into()),
+        }
         let mut user = credentials.user;
         user.last_login_at = Some(now);
         Ok(self.issue(user, &session, tenant, refresh.plaintext, now)?)
@@ -603,51 +643,54 @@ impl AuthService {
     /// Exchanges a refresh token for a new pair. The presented token is spent; presenting a
     /// spent token again revokes its whole session.
     ///
+    /// Everything that can fail is done before the token is spent: the token and its session
+    /// are looked up, the revocation list, the user and the tenant scope read, and the access
+    /// token signed; then the rotation spends the token (re-checking atomically that it is
+    /// still unspent and its session live) and nothing is left to fail. A dependency that is
+    /// down therefore leaves the token unspent, and the client's retry with it is no reuse.
+    /// A session on the revocation list but live in the store (a logout whose store write
+    /// failed) is revoked in the store too.
+    ///
     /// # Errors
-    /// [`RefreshError::InvalidToken`] or [`RefreshError::Reused`].
+    /// [`RefreshError::InvalidToken`] or [`RefreshError::Reused`]; `Unavailable` when the
+    /// store or the revocation list cannot be read (fail closed), the token unspent.
     pub async fn refresh(
         &self,
         token: &SecretString,
         client: &ClientInfo,
     ) -> Result<IssuedTokens, RefreshError> {
         let presented = self.ports.random.digest(token.expose_secret());
-        let replacement = self.ports.random.new_token();
         let now = self.ports.clock.now();
-        let rotation = self
-            .ports
-            .sessions
-            .rotate_refresh_token(&presented, &replacement.hash, now)
-            .await?;
-        let session = match rotation {
-            RefreshRotation::Rotated(session) => session,
-            RefreshRotation::Reused(session) => {
-                tracing::warn!(
-                    session_id = %session.id,
-                    user_id = %session.user_id,
-                    "spent refresh token presented again; revoking the session"
-                );
-                let event = self
-                    .ports
-                    .event(
-                        AuditAction::RefreshReused,
-                        None,
-                        AuditTarget::Session(session.id),
-                        client,
-                    )
-                    .with("user_id", session.user_id.to_string());
-                self.revoke_session::<RefreshError>(
-                    session.user_id,
-                    session.id,
-                    now,
-                    Journal::of(event),
-                )
-                .await?;
-                return Err(RefreshError::Reused);
-            }
-            RefreshRotation::Dead(_) | RefreshRotation::Unknown => {
-                return Err(RefreshError::InvalidToken);
-            }
+        let Some(stored) = self.ports.sessions.find_refresh_token(&presented).await? else {
+            return Err(RefreshError::InvalidToken);
         };
+        let session = stored.session;
+        // A replayed token is reported even when its session is dead too: the reuse is the
+        // more alarming fact.
+        if stored.used_at.is_some() {
+            return Err(self.reuse_detected(&session, now, client).await);
+        }
+        if !session.is_live(now) {
+            return Err(RefreshError::InvalidToken);
+        }
+        if self.ports.revocation.is_revoked(session.id).await? {
+            // Revoked on the fast path but not in the store: the store write of a logout (or
+            // of another revocation) failed after the list's. Completed now.
+            let event = self
+                .ports
+                .event(
+                    AuditAction::SessionRevoked,
+                    None,
+                    AuditTarget::Session(session.id),
+                    client,
+                )
+                .with("reason", "refresh of a session on the revocation list");
+            self.ports
+                .sessions
+                .revoke(session.user_id, session.id, now, Journal::of(event))
+                .await?;
+            return Err(RefreshError::InvalidToken);
+        }
         let user = match self.ports.users.find_by_id(session.user_id).await? {
             Some(user) if user.is_active => Some(user),
             _ => None,
@@ -680,7 +723,59 @@ impl AuthService {
             .await?;
             return Err(RefreshError::InvalidToken);
         };
-        Ok(self.issue(user, &session, tenant, replacement.plaintext, now)?)
+        let replacement = self.ports.random.new_token();
+        // Signed before the token is spent (the session's id and lifetime are fixed), so
+        // that no failure can come after the rotation.
+        let issued = self.issue(user, &session, tenant, replacement.plaintext, now)?;
+        match self
+            .ports
+            .sessions
+            .rotate_refresh_token(&presented, &replacement.hash, now)
+            .await
+        {
+            Ok(RefreshRotation::Rotated(_)) => Ok(issued),
+            // A concurrent refresh with the same token spent it first: of two presenters of
+            // one token at most one is the client, as before.
+            Ok(RefreshRotation::Reused(session)) => {
+                Err(self.reuse_detected(&session, now, client).await)
+            }
+            // Revoked, expired or deleted (with its user) since it was read.
+            Ok(RefreshRotation::Dead(_) | RefreshRotation::Unknown) | Err(StoreError::NotFound) => {
+                Err(RefreshError::InvalidToken)
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// A spent refresh token was presented again: revokes its session (fast path, then
+    /// store) and answers [`RefreshError::Reused`], or why the revocation failed.
+    async fn reuse_detected(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+        client: &ClientInfo,
+    ) -> RefreshError {
+        tracing::warn!(
+            session_id = %session.id,
+            user_id = %session.user_id,
+            "spent refresh token presented again; revoking the session"
+        );
+        let event = self
+            .ports
+            .event(
+                AuditAction::RefreshReused,
+                None,
+                AuditTarget::Session(session.id),
+                client,
+            )
+            .with("user_id", session.user_id.to_string());
+        match self
+            .revoke_session::<RefreshError>(session.user_id, session.id, now, Journal::of(event))
+            .await
+        {
+            Ok(()) => RefreshError::Reused,
+            Err(error) => error,
+        }
     }
 
     /// Ends the caller's current session: its access and refresh tokens stop working at once.
@@ -775,6 +870,7 @@ impl AuthService {
         }
         match self.ports.users.find_by_id(claims.user_id).await? {
             Some(user) if user.is_active => Ok(Principal {
+                password_change_required: self.password_change_required(&user),
                 user,
                 session_id: claims.session_id,
                 tenant: claims.tenant,
@@ -782,60 +878,6 @@ impl AuthService {
             }),
             _ => Err(AuthError::Unauthenticated("the account is not active")),
         }
-    }
-
-    /// Spends an e-mail verification token and marks the address verified.
-    ///
-    /// # Errors
-    /// [`VerifyEmailError::InvalidToken`] when the token is unknown, spent or expired.
-    pub async fn verify_email(
-        &self,
-        token: &SecretString,
-        client: &ClientInfo,
-    ) -> Result<UserId, VerifyEmailError> {
-        let hash = self.ports.random.digest(token.expose_secret());
-        let now = self.ports.clock.now();
-        let Some(stored) = self.ports.users.find_action_token(&hash).await? else {
-            return Err(VerifyEmailError::InvalidToken);
-        };
-        let user = stored.token.user_id;
-        let spendable = stored.token.purpose == ActionPurpose::VerifyEmail
-            && stored.used_at.is_none()
-            && now < stored.token.expires_at;
-        if !spendable {
-            return Err(VerifyEmailError::InvalidToken);
-        }
-        let event = self.ports.event(
-            AuditAction::UserEmailVerified,
-            Some(user),
-            AuditTarget::User(user),
-            client,
-        );
-        if self
-            .ports
-            .users
-            .verify_email(&hash, user, now, Journal::of(event))
-            .await?
-        {
-            Ok(user)
-        } else {
-            // Spent by a concurrent call in between.
-            Err(VerifyEmailError::InvalidToken)
-        }
-    }
-
-    /// E-mails the caller a new verification token, unless their address is verified already.
-    ///
-    /// # Errors
-    /// [`ResendVerificationError::Unavailable`] when the mail cannot be handed over.
-    pub async fn resend_verification(
-        &self,
-        principal: &Principal,
-    ) -> Result<(), ResendVerificationError> {
-        if principal.user.email_verified {
-            return Ok(());
-        }
-        self.send_verification(&principal.user).await
     }
 
     /// Rebuilds the fast-path revocation list from the sessions revoked while an access token
@@ -871,45 +913,6 @@ impl AuthService {
             return Ok(None);
         }
         self.restore_revocations().await.map(Some)
-    }
-
-    pub(crate) async fn send_verification(
-        &self,
-        user: &User,
-    ) -> Result<(), ResendVerificationError> {
-        let token = self.ports.random.new_token();
-        let now = self.ports.clock.now();
-        self.ports
-            .users
-            .insert_action_token(ActionToken {
-                hash: token.hash,
-                user_id: user.id,
-                purpose: ActionPurpose::VerifyEmail,
-                created_at: now,
-                expires_at: now + self.settings.verification_ttl,
-            })
-            .await?;
-        let secret = token.plaintext.expose_secret();
-        let action = match &self.settings.verify_email_url {
-            Some(url) => format!("open this link:\n\n{}", url.replace("{token}", secret)),
-            None => format!(
-                "send this token to POST /api/v1/auth/verify-email as {{\"token\": \"...\"}}:\n\n{secret}"
-            ),
-        };
-        let lifetime = human_duration(self.settings.verification_ttl);
-        self.ports
-            .mailer
-            .send(OutgoingMail {
-                to: user.email.clone(),
-                subject: "Confirm your e-mail address".to_owned(),
-                text: format!(
-                    "Hello {},\n\nTo confirm your e-mail address, {action}\n\nIt expires in {lifetime}. \
-                     If you did not create this account, ignore this message.\n",
-                    user.username
-                ),
-            })
-            .await?;
-        Ok(())
     }
 
     /// Revokes a session on the fast path, then in the store with `journal`. In that order,
@@ -1011,15 +1014,32 @@ impl AuthService {
                 .max(TimeDelta::zero())
                 .num_seconds(),
             session_id: session.id,
+            password_change_required: policy::password_change_required(
+                &user,
+                now,
+                self.settings.password_max_age,
+            ),
             user,
         })
     }
+
+    /// Whether `user` must change their password now (see
+    /// [`policy::password_change_required`]), under the configured maximum age.
+    #[must_use]
+    pub fn password_change_required(&self, user: &User) -> bool {
+        policy::password_change_required(
+            user,
+            self.ports.clock.now(),
+            self.settings.password_max_age,
+        )
+    }
 }
 
-/// Why credentials were not accepted: refused (with the account, when the name is one's), or
-/// a dependency failed.
+/// Why credentials were not accepted: refused (with the account, when the name is one's),
+/// refused unchecked because the account's window is over the limit, or a dependency failed.
 enum Refusal {
     Credentials(Option<UserId>),
+    Locked(UserId),
     Failed(LoginError),
 }
 
@@ -1035,6 +1055,43 @@ pub(crate) fn throttle_key(login: &str) -> String {
     format!("login:{name}")
 }
 
+/// The throttle key of an account's login attempts, by whichever of its names they came:
+/// counted besides the name's own key, so that the e-mail address and the username do not
+/// give two windows of guesses.
+pub(crate) fn account_throttle_key(user: UserId) -> String {
+    format!("account:{user}")
+}
+
+/// The throttle key of the attempts to confirm an account's current password (a password
+/// change), so that a stolen access token does not allow unlimited guesses.
+pub(crate) fn password_throttle_key(user: UserId) -> String {
+    format!("password:{user}")
+}
+
+/// Every throttle key that can lock `user` out: their two login names, the account, and the
+/// confirmation of their current password. An unlock or a password reset clears them all.
+pub(crate) fn lockout_keys(user: &User) -> [String; 4] {
+    [
+        throttle_key(user.email.as_str()),
+        throttle_key(user.username.as_str()),
+        account_throttle_key(user.id),
+        password_throttle_key(user.id),
+    ]
+}
+
+/// Seconds until `window` resets at `now` (the whole `login_window` when it does not say),
+/// rounded up so that a client that waits exactly this long is not refused again.
+pub(crate) fn retry_after_secs(
+    window: crate::ports::AttemptWindow,
+    now: DateTime<Utc>,
+    settings: &AuthSettings,
+) -> i64 {
+    let remaining = window
+        .resets_at
+        .map_or(settings.login_window, |at| at - now);
+    (remaining.num_milliseconds() + 999).div_euclid(1000).max(1)
+}
+
 /// An e-mail address if the login parses as one, else a username if it parses as one.
 fn parse_login(raw: &str) -> Option<Login> {
     if raw.contains('@') {
@@ -1046,18 +1103,4 @@ fn parse_login(raw: &str) -> Option<Login> {
 
 fn truncate(value: &str, max_chars: usize) -> String {
     value.chars().take(max_chars).collect()
-}
-
-/// "24 hours", "1 hour", "30 minutes": a lifetime as a person would write it.
-fn human_duration(duration: TimeDelta) -> String {
-    let (n, unit) = if duration.num_minutes() < 120 && duration.num_minutes() % 60 != 0 {
-        (duration.num_minutes(), "minute")
-    } else {
-        (duration.num_hours(), "hour")
-    };
-    if n == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{n} {unit}s")
-    }
 }

@@ -23,6 +23,8 @@ pub enum Conflict {
     /// A role the decision rested on (the member's, or the caller's own) changed while it
     /// was being made, so nothing was written; reading again and retrying decides anew.
     Changed,
+    /// Another service account has the name.
+    ServiceAccountNameTaken,
 }
 
 /// Why an administrative use case failed.
@@ -78,6 +80,7 @@ pub(crate) fn store_outcome(error: StoreError) -> ManageError {
             UniqueField::Username => Conflict::UsernameTaken,
             UniqueField::Slug => Conflict::SlugTaken,
             UniqueField::Membership => Conflict::AlreadyMember,
+            UniqueField::ServiceAccountName => Conflict::ServiceAccountNameTaken,
         }),
         other => other.into(),
     }

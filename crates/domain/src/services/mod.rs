@@ -3,7 +3,12 @@
 mod account;
 mod audit;
 mod auth;
+mod closing;
+mod mail;
+mod maintenance;
 mod manage;
+mod recovery;
+mod service_accounts;
 mod tenants;
 #[cfg(test)]
 mod tests;
@@ -19,9 +24,20 @@ pub use account::{
 pub use audit::AuditService;
 pub use auth::{
     AuthError, AuthService, ClientInfo, IssuedTokens, LoginError, LoginRequest, LogoutError,
-    RefreshError, RegisterError, Registration, ResendVerificationError, VerifyEmailError,
+    RefreshError, RegisterError, Registration,
 };
+pub use closing::DeleteAccountError;
+pub use mail::{DeliveryReport, DeliverySettings, MailDelivery};
+pub use maintenance::{Maintenance, PurgeReport, RetentionSettings};
 pub use manage::{Conflict, ManageError};
+pub use recovery::{
+    ForgotPasswordError, ResendVerificationError, ResetPasswordError, ResetRequest,
+    VerifyEmailError,
+};
+pub use service_accounts::{
+    ActiveToken, ClientAuthError, CreatedServiceClient, IntrospectError, Introspection,
+    IntrospectionCaller, NewServiceClient, ServiceAccountService, ServiceClient,
+};
 pub use tenants::{
     AdminInput, MAX_DESCRIPTION, MAX_DOMAIN, MAX_NAME, MemberRef, NewTenantInput, TenantService,
     TenantUpdate,
@@ -34,8 +50,9 @@ use crate::model::{
 };
 use crate::policy::Actor;
 use crate::ports::{
-    AuditLog, Clock, IdGenerator, LoginThrottle, Mailer, PasswordHasher, PasswordStrength,
-    SecureRandom, SessionStore, TenantStore, TokenCodec, TokenRevocation, UserStore,
+    AuditLog, Clock, IdGenerator, LoginThrottle, MailSeal, Mailer, Outbox, PasswordHasher,
+    PasswordStrength, SecureRandom, SessionStore, TenantStore, TokenCodec, TokenRevocation,
+    UserStore,
 };
 
 /// Every port the use cases need, as shared trait objects. Cloning is cheap.
@@ -59,8 +76,12 @@ pub struct Ports {
     pub revocation: Arc<dyn TokenRevocation>,
     /// Failed-login counters.
     pub throttle: Arc<dyn LoginThrottle>,
-    /// E-mail.
+    /// E-mail delivery (used by the outbox worker only: use cases queue mail in journals).
     pub mailer: Arc<dyn Mailer>,
+    /// The durable outbox the journals' mail goes to.
+    pub outbox: Arc<dyn Outbox>,
+    /// Encryption of queued mail.
+    pub seal: Arc<dyn MailSeal>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Identifiers.
@@ -88,6 +109,12 @@ pub struct Principal {
     pub tenant: Option<(TenantId, TenantRole)>,
     /// The request's client, for the audit trail.
     pub client: ClientInfo,
+    /// Whether the user's password is past `AuthSettings::password_max_age`, decided for this
+    /// request ([`policy::password_change_required`](crate::policy::password_change_required)):
+    /// until it is changed, only what
+    /// [`policy::allowed_while_password_change_required`](crate::policy::allowed_while_password_change_required)
+    /// admits may be done.
+    pub password_change_required: bool,
 }
 
 impl Principal {

@@ -312,6 +312,12 @@ impl TenantService {
                         )
                         .with("role", user.role.as_str()),
                 );
+                if !user.email_verified {
+                    journal = self
+                        .auth
+                        .with_verification(journal, user.id, &user.email, &user.username)
+                        .map_err(|error| ManageError::Unexpected(Box::new(error)))?;
+                }
                 Some(user.id)
             }
             Some(TenantAdmin::Existing(id)) => Some(*id),
@@ -331,20 +337,8 @@ impl TenantService {
             );
         }
         let existing = matches!(admin, Some(TenantAdmin::Existing(_)));
-        let new_admin = match &admin {
-            Some(TenantAdmin::New(user)) => Some(user.clone()),
-            _ => None,
-        };
         match self.ports.tenants.create(tenant, admin, journal).await {
-            Ok(tenant) => {
-                if let Some(new) = new_admin {
-                    let user = created_user(new);
-                    if let Err(error) = self.auth.send_verification(&user).await {
-                        tracing::warn!(user_id = %user.id, error = %error, "verification e-mail not sent");
-                    }
-                }
-                Ok(tenant)
-            }
+            Ok(tenant) => Ok(tenant),
             Err(crate::ports::StoreError::NotFound) if existing => Err(ManageError::Invalid(
                 ValidationErrors::single("admin.user_id", "no user has this id"),
             )),
@@ -761,24 +755,5 @@ fn acting(principal: &Principal, mine: Option<TenantRole>) -> Option<(UserId, Te
         None
     } else {
         mine.map(|role| (principal.user.id, role))
-    }
-}
-
-/// The user a store holds right after inserting `new`.
-fn created_user(new: crate::model::NewUser) -> crate::model::User {
-    crate::model::User {
-        id: new.id,
-        email: new.email,
-        username: new.username,
-        first_name: new.first_name,
-        last_name: new.last_name,
-        role: new.role,
-        is_active: new.is_active,
-        email_verified: new.email_verified,
-        preferences: Preferences::default(),
-        created_at: new.created_at,
-        updated_at: new.created_at,
-        last_login_at: None,
-        version: 1,
     }
 }

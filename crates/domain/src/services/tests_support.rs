@@ -30,5 +30,6 @@ pub(crate) fn sample_user() -> User {
         updated_at: at,
         last_login_at: None,
         version: 1,
+        password_changed_at: at,
     }
 }

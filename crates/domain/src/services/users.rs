@@ -131,7 +131,7 @@ impl UserAdminService {
             "user.create",
         )
         .await?;
-        let user = self
+        Ok(self
             .auth
             .create_user(
                 input,
@@ -140,11 +140,7 @@ impl UserAdminService {
                 Some(principal.user.id),
                 &principal.client,
             )
-            .await?;
-        if let Err(error) = self.auth.send_verification(&user).await {
-            tracing::warn!(user_id = %user.id, error = %error, "verification e-mail not sent");
-        }
-        Ok(user)
+            .await?)
     }
 
     /// The user, for themselves, system administrators, and admins and moderators of a
@@ -245,10 +241,30 @@ impl UserAdminService {
                 &principal.client,
             )
             .with("fields", changes.field_names());
+        let mut journal = Journal::of(event);
+        if let Some(new) = changes.email.as_ref().filter(|new| **new != current.email) {
+            // The old address hears of the change; the new one must prove itself. If the
+            // change is refused, neither message is sent.
+            let notice = super::mail::messages::email_changed(&current.email, &current, new, now);
+            let username = changes
+                .profile
+                .username
+                .as_ref()
+                .unwrap_or(&current.username);
+            journal = self
+                .auth
+                .with_verification(journal, id, new, username)
+                .map_err(|error| ManageError::Unexpected(Box::new(error)))?
+                .with_mail(
+                    self.ports
+                        .seal_mail(crate::model::MailKind::EmailChanged, &notice)
+                        .map_err(|error| ManageError::Unexpected(Box::new(error)))?,
+                );
+        }
         let updated = self
             .ports
             .users
-            .update(id, changes, if_match, now, Journal::of(event))
+            .update(id, changes, if_match, now, journal)
             .await
             .map_err(store_outcome)?;
         // A deactivation revoked the sessions in its transaction; their tokens are refused
@@ -307,8 +323,8 @@ impl UserAdminService {
         }
     }
 
-    /// Clears the login lockout of the user's e-mail address and username (system
-    /// administrators only).
+    /// Clears the login lockout of the user's e-mail address and username, of the account
+    /// itself, and of its password confirmations (system administrators only).
     ///
     /// # Errors
     /// `NotFound`, `Forbidden`.
@@ -321,11 +337,8 @@ impl UserAdminService {
             .find_by_id(id)
             .await?
             .ok_or(ManageError::NotFound)?;
-        for login in [user.email.as_str(), user.username.as_str()] {
-            self.ports
-                .throttle
-                .clear(&super::auth::throttle_key(login))
-                .await?;
+        for key in super::auth::lockout_keys(&user) {
+            self.ports.throttle.clear(&key).await?;
         }
         let event = self.ports.event(
             AuditAction::UserUnlocked,

@@ -572,7 +572,9 @@ async fn change_password_records_the_change_in_the_same_call_and_never_a_secret(
         &client(),
     );
     let journals: Vec<Journal> = journals.all();
-    assert_eq!(journals, [Journal::of(changed)]);
+    // With the "password changed" notice (see tests/mail.rs for its content).
+    let notice = super::fixture::sealed_mail(2, crate::model::MailKind::PasswordChanged);
+    assert_eq!(journals, [Journal::of(changed).with_mail(notice)]);
     let text = format!("{journals:?}");
     for secret in [PASSWORD, NEW_PASSWORD, STORED_HASH] {
         assert!(!text.contains(secret), "{text}");

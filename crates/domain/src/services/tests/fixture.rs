@@ -16,20 +16,71 @@ use uuid::Uuid;
 use crate::ValidationErrors;
 use crate::model::{
     AuditAction, AuditEvent, AuditEventId, AuditTarget, Credentials, Email, Journal, NewUser,
-    PasswordHash, PersonName, Preferences, Role, Session, SessionId, Tenant, TenantId, TenantRef,
-    TenantRole, TenantSlug, TokenHash, User, UserId, Username,
+    OutgoingMail, PasswordHash, PersonName, Preferences, Role, Session, SessionId, Tenant,
+    TenantId, TenantRef, TenantRole, TenantSlug, TokenHash, User, UserId, Username,
 };
 use crate::ports::{
-    AttemptWindow, MockAuditLog, MockClock, MockIdGenerator, MockLoginThrottle, MockMailer,
-    MockPasswordHasher, MockPasswordStrength, MockSecureRandom, MockSessionStore, MockTenantStore,
-    MockTokenCodec, MockTokenRevocation, MockUserStore, OpaqueToken, PageRequest, RevocationError,
-    StoreError, StrengthVerdict,
+    AttemptWindow, MailSeal, MockAuditLog, MockClock, MockIdGenerator, MockLoginThrottle,
+    MockMailer, MockOutbox, MockPasswordHasher, MockPasswordStrength, MockSecureRandom,
+    MockSessionStore, MockTenantStore, MockTokenCodec, MockTokenRevocation, MockUserStore,
+    OpaqueToken, PageRequest, RevocationError, SealError, StoreError, StrengthVerdict,
 };
 use crate::services::{
     AccountService, AuditService, AuthService, ClientInfo, Ports, Principal, TenantService,
     UserAdminService,
 };
 use crate::settings::AuthSettings;
+
+/// A [`MailSeal`] for tests: "sealing" keeps the message under its id (the sealed bytes are
+/// the id), so a test can open what a journal queued. Clones share the messages.
+#[derive(Debug, Clone, Default)]
+pub(super) struct FakeSeal {
+    messages: Arc<Mutex<Vec<(Uuid, OutgoingMail)>>>,
+}
+
+impl FakeSeal {
+    /// The message sealed under `id`.
+    pub(super) fn message(&self, id: Uuid) -> OutgoingMail {
+        self.messages
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .find(|(sealed, _)| *sealed == id)
+            .map(|(_, mail)| mail.clone())
+            .expect("a message sealed under this id")
+    }
+
+    /// The messages of a journal, in order.
+    pub(super) fn of(&self, journal: &Journal) -> Vec<OutgoingMail> {
+        journal
+            .mail
+            .iter()
+            .map(|mail| self.message(mail.id))
+            .collect()
+    }
+}
+
+impl MailSeal for FakeSeal {
+    fn seal(&self, id: Uuid, mail: &OutgoingMail) -> Result<Vec<u8>, SealError> {
+        self.messages
+            .lock()
+            .expect("not poisoned")
+            .push((id, mail.clone()));
+        Ok(id.as_bytes().to_vec())
+    }
+
+    fn open(&self, id: Uuid, sealed: &[u8]) -> Result<OutgoingMail, SealError> {
+        if sealed != id.as_bytes() {
+            return Err(SealError("sealed for another id".into()));
+        }
+        let messages = self.messages.lock().expect("not poisoned");
+        messages
+            .iter()
+            .find(|(sealed, _)| *sealed == id)
+            .map(|(_, mail)| mail.clone())
+            .ok_or_else(|| SealError("unknown message".into()))
+    }
+}
 
 /// Alice: an ordinary user, the usual caller.
 pub(super) const ALICE: UserId = UserId::from_uuid(Uuid::from_u128(0xA11CE));
@@ -97,6 +148,7 @@ pub(super) fn user(id: UserId, name: &str, role: Role) -> User {
         updated_at: now() - TimeDelta::days(10),
         last_login_at: None,
         version: 4,
+        password_changed_at: now() - TimeDelta::days(100),
     }
 }
 
@@ -141,6 +193,7 @@ pub(super) fn stored(new: &NewUser) -> User {
         updated_at: new.created_at,
         last_login_at: None,
         version: 1,
+        password_changed_at: new.created_at,
     }
 }
 
@@ -166,6 +219,7 @@ pub(super) fn principal(user: User, session_id: SessionId) -> Principal {
         session_id,
         tenant: None,
         client: ClientInfo::default(),
+        password_change_required: false,
     }
 }
 
@@ -333,6 +387,11 @@ pub(super) struct Fixture {
     pub(super) tokens: MockTokenCodec,
     pub(super) revocation: MockTokenRevocation,
     pub(super) mailer: MockMailer,
+    /// The outbox the delivery worker reads (the use cases only put mail in journals).
+    pub(super) outbox: MockOutbox,
+    /// The seal: a fake that keeps every sealed message, so tests can read what a journal's
+    /// mail says.
+    pub(super) sealed: FakeSeal,
     /// The login throttle; `None` means a permissive one (nothing locked, every call succeeds),
     /// for the tests that are not about throttling.
     pub(super) throttle: Option<MockLoginThrottle>,
@@ -359,6 +418,8 @@ impl Fixture {
             tokens: MockTokenCodec::new(),
             revocation: MockTokenRevocation::new(),
             mailer: MockMailer::new(),
+            outbox: MockOutbox::new(),
+            sealed: FakeSeal::default(),
             throttle: None,
         }
     }
@@ -462,6 +523,8 @@ impl Fixture {
             tokens: Arc::new(self.tokens),
             revocation: Arc::new(self.revocation),
             mailer: Arc::new(self.mailer),
+            outbox: Arc::new(self.outbox),
+            seal: Arc::new(self.sealed),
             clock: Arc::new(clock),
             ids: Arc::new(ids),
             random: Arc::new(random),
@@ -534,5 +597,83 @@ impl Fixture {
     pub(super) fn audit_service(self) -> AuditService {
         let (ports, _) = self.ports();
         AuditService::new(ports)
+    }
+}
+
+// ----- one-time tokens and queued mail ----------------------------------------------------------
+
+/// The one-time token a use case should issue for `user`: the digest of the `n`-th random
+/// token (never the plaintext), created now, for `purpose`, valid for `ttl`.
+pub(super) fn action_token(
+    n: u32,
+    user: UserId,
+    purpose: crate::model::ActionPurpose,
+    ttl: TimeDelta,
+) -> crate::model::ActionToken {
+    crate::model::ActionToken {
+        hash: digest(&token(n)),
+        user_id: user,
+        purpose,
+        created_at: now(),
+        expires_at: now() + ttl,
+    }
+}
+
+/// The message a journal should queue: sealed by [`FakeSeal`] under the `n`-th generated id,
+/// queued now.
+pub(super) fn sealed_mail(n: u128, kind: crate::model::MailKind) -> crate::model::SealedMail {
+    crate::model::SealedMail {
+        id: generated_id(n),
+        kind,
+        created_at: now(),
+        sealed: generated_id(n).as_bytes().to_vec(),
+    }
+}
+
+/// Asserts that `mail` goes to `to` with `subject` and carries the plaintext token `plaintext`:
+/// `link` (which holds it) in both bodies, a `token: <plaintext>` line in the text, and never
+/// the token's digest.
+pub(super) fn assert_carries_token(
+    mail: &OutgoingMail,
+    to: &str,
+    subject: &str,
+    link: &str,
+    plaintext: &str,
+) {
+    assert_eq!(mail.to.as_str(), to);
+    assert_eq!(mail.subject, subject);
+    assert!(link.contains(plaintext), "the link holds the token: {link}");
+    assert!(
+        mail.text.contains(link),
+        "the link in the text: {}",
+        mail.text
+    );
+    assert!(
+        mail.text
+            .lines()
+            .any(|line| line.trim() == format!("token: {plaintext}")),
+        "a `token:` line in the text: {}",
+        mail.text
+    );
+    assert!(
+        mail.html.contains(link),
+        "the link in the HTML: {}",
+        mail.html
+    );
+    let hash = digest(plaintext);
+    assert!(
+        !mail.text.contains(hash.as_str()) && !mail.html.contains(hash.as_str()),
+        "never the digest"
+    );
+}
+
+/// Asserts that `mail` carries no one-time token at all (a notice): neither a `token:` line
+/// nor a link with `token=`.
+pub(super) fn assert_carries_no_token(mail: &OutgoingMail) {
+    for body in [&mail.text, &mail.html] {
+        assert!(
+            !body.contains("token:") && !body.contains("token="),
+            "a notice carries no token: {body}"
+        );
     }
 }

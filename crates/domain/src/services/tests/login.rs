@@ -140,6 +140,11 @@ async fn login_opens_a_session_storing_only_the_refresh_digest_and_issues_an_acc
         digest(&token(1)),
         "only the digest is stored"
     );
+    assert_eq!(
+        created.verified_password.as_str(),
+        STORED_HASH,
+        "the store re-checks the hash the password was verified against"
+    );
 
     let [claims] = claims.all().try_into().unwrap();
     assert_eq!(claims.user_id, alice().id);
@@ -331,6 +336,20 @@ fn throttle_counting(count: u32, window: chrono::TimeDelta) -> MockLoginThrottle
     throttle
 }
 
+/// The throttle counts one attempt for Alice's account (`account:<id>`) and answers `count`.
+fn counts_account(throttle: &mut MockLoginThrottle, count: u32) {
+    throttle
+        .expect_count_attempt()
+        .withf(|key, w| *key == format!("account:{ALICE}") && *w == settings().login_window)
+        .times(1)
+        .returning(move |_, w| {
+            Ok(AttemptWindow {
+                failures: count,
+                resets_at: Some(now() + w),
+            })
+        });
+}
+
 #[tokio::test]
 async fn an_attempt_beyond_the_limit_is_refused_before_any_password_check() {
     let mut fx = Fixture::new();
@@ -369,6 +388,9 @@ async fn the_last_allowed_attempt_is_still_checked_and_counted_before_the_check(
         let max = fx.settings.login_max_failures;
         let mut throttle = throttle_counting(max, fx.settings.login_window);
         throttle.expect_clear().never();
+        if known_account {
+            counts_account(&mut throttle, 1);
+        }
         fx.throttle = Some(throttle);
         if known_account {
             known(
@@ -402,9 +424,15 @@ async fn the_last_allowed_attempt_is_still_checked_and_counted_before_the_check(
 async fn a_success_clears_the_count() {
     let mut fx = Fixture::new();
     let mut throttle = throttle_counting(3, fx.settings.login_window);
+    counts_account(&mut throttle, 4);
     throttle
         .expect_clear()
         .withf(|key| key == "login:ada@example.com")
+        .times(1)
+        .returning(|_| Ok(()));
+    throttle
+        .expect_clear()
+        .withf(|key| *key == format!("account:{ALICE}"))
         .times(1)
         .returning(|_| Ok(()));
     fx.throttle = Some(throttle);
@@ -989,4 +1017,217 @@ async fn an_unreachable_tenant_store_is_unavailable_not_forbidden() {
 
     assert!(matches!(error, LoginError::Unavailable(_)), "{error:?}");
     assert!(appended.all().is_empty(), "{:?}", appended.all());
+}
+
+// ----- per-account throttling -----------------------------------------------------------------
+
+/// A throttle that records the keys it counts, answering `failures` for `account:` keys and 1
+/// for the others; clearing any key succeeds and is recorded.
+fn recording_throttle(account_failures: u32) -> (MockLoginThrottle, Calls<String>, Calls<String>) {
+    let (counted, cleared) = (Calls::new(), Calls::new());
+    let mut throttle = MockLoginThrottle::new();
+    let recorder = counted.clone();
+    throttle.expect_count_attempt().returning(move |key, w| {
+        recorder.record(key.to_owned());
+        let failures = if key.starts_with("account:") {
+            account_failures
+        } else {
+            1
+        };
+        Ok(AttemptWindow {
+            failures,
+            resets_at: Some(now() + w),
+        })
+    });
+    let recorder = cleared.clone();
+    throttle.expect_clear().returning(move |key| {
+        recorder.record(key.to_owned());
+        Ok(())
+    });
+    throttle.expect_check().never();
+    (throttle, counted, cleared)
+}
+
+/// The e-mail address and the username of one account are one window of guesses, not two:
+/// each attempt counts for its name and for the account.
+#[tokio::test]
+async fn attempts_on_an_account_count_together_whichever_of_its_names_they_use() {
+    let mut fx = Fixture::new();
+    let (throttle, counted, cleared) = recording_throttle(1);
+    fx.throttle = Some(throttle);
+    fx.users
+        .expect_find_credentials()
+        .times(2)
+        .returning(|_| Ok(Some(credentials(alice()))));
+    fx.hasher
+        .expect_verify()
+        .times(2)
+        .returning(|_, _| Ok(false));
+    no_session(&mut fx);
+    let auth = fx.auth();
+
+    for login in ["alice", "Alice@Example.com"] {
+        let error = auth.login(request(login, "wrong")).await.unwrap_err();
+        assert!(matches!(error, LoginError::InvalidCredentials), "{error:?}");
+    }
+
+    let account = format!("account:{ALICE}");
+    assert_eq!(
+        counted.all(),
+        [
+            "login:alice".to_owned(),
+            account.clone(),
+            "login:alice@example.com".to_owned(),
+            account,
+        ]
+    );
+    assert!(cleared.all().is_empty(), "{:?}", cleared.all());
+}
+
+/// Beyond the limit the account refuses every password, the right one included, exactly as a
+/// wrong password or an unknown name is refused (the same error after a dummy verification):
+/// a 429 here would tell that this name and the one that used the window up are one account's.
+/// The lock is recorded once, by the account's id.
+#[tokio::test]
+async fn an_account_over_its_limit_refuses_even_the_right_password_as_a_wrong_one_is_refused() {
+    let max = settings().login_max_failures;
+    for failures in [max + 1, max + 2] {
+        let mut fx = Fixture::new();
+        let (throttle, _, cleared) = recording_throttle(failures);
+        fx.throttle = Some(throttle);
+        known(&mut fx, by_username("alice"), alice());
+        fx.hasher.expect_verify().never();
+        fx.hasher
+            .expect_verify_dummy()
+            .withf(|candidate| candidate.expose_secret() == PASSWORD)
+            .times(1)
+            .returning(|_| Ok(()));
+        no_session(&mut fx);
+        let appended = fx.appended.clone();
+
+        let error = fx
+            .auth()
+            .login(request_from_client("alice", PASSWORD))
+            .await
+            .unwrap_err();
+
+        assert!(
+            matches!(error, LoginError::InvalidCredentials),
+            "attempt {failures}: {error:?}"
+        );
+        assert!(cleared.all().is_empty(), "nothing is cleared");
+        let locked = event(
+            1,
+            AuditAction::UserLocked,
+            None,
+            AuditTarget::User(ALICE),
+            &client(),
+        )
+        .with("scope", "account");
+        let refused = |n| {
+            event(
+                n,
+                AuditAction::UserLoginFailed,
+                None,
+                AuditTarget::User(ALICE),
+                &client(),
+            )
+            .with("reason", "locked")
+        };
+        let expected = if failures == max + 1 {
+            vec![Journal::of(locked), Journal::of(refused(2))]
+        } else {
+            vec![Journal::of(refused(1))]
+        };
+        assert_eq!(appended.all(), expected, "attempt {failures}");
+    }
+}
+
+#[tokio::test]
+async fn a_success_clears_the_names_count_and_the_accounts() {
+    let mut fx = Fixture::new();
+    let (throttle, _, cleared) = recording_throttle(3);
+    fx.throttle = Some(throttle);
+    known(&mut fx, by_username("alice"), alice());
+    password_matches(&mut fx, true);
+    accept_session(&mut fx);
+
+    fx.auth().login(request("alice", PASSWORD)).await.unwrap();
+
+    assert_eq!(
+        cleared.all(),
+        ["login:alice".to_owned(), format!("account:{ALICE}")]
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_account_counter_fails_closed_before_the_password_check() {
+    let mut fx = Fixture::new();
+    let mut throttle = MockLoginThrottle::new();
+    throttle
+        .expect_count_attempt()
+        .withf(|key, _| key == "login:alice")
+        .returning(|_, w| {
+            Ok(AttemptWindow {
+                failures: 1,
+                resets_at: Some(now() + w),
+            })
+        });
+    throttle
+        .expect_count_attempt()
+        .withf(|key, _| key.starts_with("account:"))
+        .returning(|_, _| Err(ThrottleError("down".into())));
+    fx.throttle = Some(throttle);
+    known(&mut fx, by_username("alice"), alice());
+    fx.hasher.expect_verify().never();
+    fx.hasher.expect_verify_dummy().never();
+    no_session(&mut fx);
+
+    let error = fx
+        .auth()
+        .login(request("alice", PASSWORD))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, LoginError::Unavailable(_)), "{error:?}");
+}
+
+// ----- the session re-checks what the login checked --------------------------------------------
+
+/// The password was changed or reset (the other sessions revoked), or the account deactivated
+/// or deleted, between the password check and the session's creation: the store refuses the
+/// session (`Changed`, `NotFound`) and the login fails as with wrong credentials, recorded by
+/// the account's id, with no token issued.
+#[tokio::test]
+async fn a_login_whose_password_or_account_changed_meanwhile_opens_no_session() {
+    let refusals: [fn() -> StoreError; 2] = [|| StoreError::Changed, || StoreError::NotFound];
+    for refusal in refusals {
+        let mut fx = Fixture::new();
+        known(&mut fx, by_username("alice"), alice());
+        password_matches(&mut fx, true);
+        fx.sessions
+            .expect_create()
+            .withf(|new, _| new.verified_password.as_str() == STORED_HASH)
+            .times(1)
+            .returning(move |_, _| Err(refusal()));
+        fx.tokens.expect_issue().never();
+        let appended = fx.appended.clone();
+
+        let error = fx
+            .auth()
+            .login(request_from_client("alice", PASSWORD))
+            .await
+            .unwrap_err();
+
+        assert!(
+            matches!(error, LoginError::InvalidCredentials),
+            "{:?}: {error:?}",
+            refusal()
+        );
+        let recorded = events(&appended.all());
+        assert_eq!(recorded.len(), 1, "{recorded:?}");
+        assert_eq!(recorded[0].action, AuditAction::UserLoginFailed);
+        assert_eq!(recorded[0].target, AuditTarget::User(ALICE));
+        assert_eq!(recorded[0].details["reason"], "credentials");
+    }
 }

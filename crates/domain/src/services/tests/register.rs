@@ -1,14 +1,15 @@
-//! `AuthService::register`: validation, password strength, storage, and the verification e-mail.
+//! `AuthService::register`: validation, password strength, storage, and the verification
+//! e-mail, which goes into the insert's journal (the outbox), never straight to the mailer.
 
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 
 use super::fixture::{
-    ADMIN, Calls, Fixture, PASSWORD, STORED_HASH, client, digest, event, fields, generated_id,
-    messages, now, secret, stored, token,
+    ADMIN, Calls, Fixture, PASSWORD, STORED_HASH, action_token, assert_carries_token, client,
+    event, fields, generated_id, messages, now, sealed_mail, secret, stored, token,
 };
-use crate::model::{AuditAction, AuditTarget, Journal, NewUser, Role, UserId};
-use crate::ports::{ActionPurpose, ActionToken, MailError, OutgoingMail, StoreError, UniqueField};
+use crate::model::{AuditAction, AuditTarget, Journal, MailKind, NewUser, Role, UserId};
+use crate::ports::{ActionPurpose, StoreError, UniqueField};
 use crate::services::{ClientInfo, RegisterError, Registration};
 
 fn registration() -> Registration {
@@ -21,32 +22,46 @@ fn registration() -> Registration {
     }
 }
 
-/// Validation and strength pass, the password is hashed, the store accepts the user.
-fn accept_and_store(fx: &mut Fixture) {
+/// Validation and strength pass, the password is hashed, the store accepts the user; the
+/// journals of the inserts are returned.
+fn accept_and_store(fx: &mut Fixture) -> Calls<Journal> {
     fx.strength_scores(4, None);
     fx.hashes(PASSWORD);
+    let journals = Calls::new();
+    let recorder = journals.clone();
     fx.users
         .expect_insert()
         .times(1)
-        .returning(|new, _| Ok(stored(&new)));
+        .returning(move |new, journal| {
+            recorder.record(journal);
+            Ok(stored(&new))
+        });
+    journals
 }
 
-/// Nothing is hashed, stored or mailed.
+/// Nothing is hashed, stored, issued or mailed.
 fn nothing_written(fx: &mut Fixture) {
     fx.hasher.expect_hash().never();
     fx.hasher.expect_verify().never();
     fx.users.expect_insert().never();
-    fx.users.expect_insert_action_token().never();
+    fx.users.expect_issue_action_token().never();
     fx.mailer.expect_send().never();
 }
 
+/// The user [`registration`] creates: the first generated id.
+fn ada() -> UserId {
+    UserId::from_uuid(generated_id(1))
+}
+
 #[tokio::test]
-async fn register_stores_a_hashed_unverified_user_and_mails_a_verification_token() {
+async fn register_stores_a_hashed_unverified_user_and_queues_a_verification_token_with_it() {
     let mut fx = Fixture::new();
     // Exactly the minimum score is enough.
     let min_score = fx.settings.password_rules.min_score;
     fx.strength_scores(min_score, None);
     fx.hashes(PASSWORD);
+    let journals = Calls::new();
+    let recorder = journals.clone();
     fx.users
         .expect_insert()
         .withf(|new, _| {
@@ -63,23 +78,17 @@ async fn register_stores_a_hashed_unverified_user_and_mails_a_verification_token
                 && new.created_at == now()
         })
         .times(1)
-        .returning(|new, _| Ok(stored(&new)));
-    let action_tokens = Calls::<ActionToken>::new();
-    let recorder = action_tokens.clone();
-    fx.users
-        .expect_insert_action_token()
-        .times(1)
-        .returning(move |t| {
-            recorder.record(t);
-            Ok(())
+        .returning(move |new, journal| {
+            recorder.record(journal);
+            Ok(stored(&new))
         });
-    let mails = Calls::<OutgoingMail>::new();
-    let recorder = mails.clone();
-    fx.mailer.expect_send().times(1).returning(move |mail| {
-        recorder.record(mail);
-        Ok(())
-    });
+    // The token and the mail go with the insert, in its transaction: nothing else is issued
+    // and nothing is sent now.
+    fx.users.expect_issue_action_token().never();
+    fx.mailer.expect_send().never();
     let verification_ttl = fx.settings.verification_ttl;
+    let link = fx.settings.verification_link(&token(1));
+    let sealed = fx.sealed.clone();
 
     let user = fx
         .auth()
@@ -87,51 +96,69 @@ async fn register_stores_a_hashed_unverified_user_and_mails_a_verification_token
         .await
         .unwrap();
 
-    assert_eq!(user.id, UserId::from_uuid(generated_id(1)));
+    assert_eq!(user.id, ada());
     assert_eq!(user.email.as_str(), "ada.lovelace@example.com");
     assert_eq!(user.role, Role::User);
     assert!(user.is_active);
     assert!(!user.email_verified);
 
-    let [action] = action_tokens.all().try_into().unwrap();
-    assert_eq!(action.user_id, user.id);
-    assert_eq!(action.purpose, ActionPurpose::VerifyEmail);
-    assert_eq!(action.hash, digest(&token(1)), "only the digest is stored");
-    assert_ne!(action.hash.as_str(), token(1));
-    assert_eq!(action.created_at, now());
-    assert_eq!(action.expires_at, now() + verification_ttl);
-
-    let [mail] = mails.all().try_into().unwrap();
-    assert_eq!(mail.to.as_str(), "ada.lovelace@example.com");
-    assert!(
-        mail.text.contains(&token(1)),
-        "the mail carries the token: {}",
-        mail.text
+    let [journal] = journals.all().try_into().unwrap();
+    assert_eq!(
+        journal.tokens,
+        [action_token(
+            1,
+            user.id,
+            ActionPurpose::VerifyEmail,
+            verification_ttl
+        )],
+        "only the digest is stored"
     );
-    assert!(!mail.text.contains(digest(&token(1)).as_str()));
+    assert_ne!(journal.tokens[0].hash.as_str(), token(1));
+    // Ids: the user's, the event's, then the message's.
+    assert_eq!(journal.mail, [sealed_mail(3, MailKind::Verification)]);
+    let [mail] = sealed.of(&journal).try_into().unwrap();
+    assert_eq!(
+        link,
+        format!("http://localhost:8080/verify-email?token={}", token(1))
+    );
+    assert_carries_token(
+        &mail,
+        "ada.lovelace@example.com",
+        "Confirm your e-mail address",
+        &link,
+        &token(1),
+    );
+    assert!(mail.text.contains("Hello ada_l"), "{}", mail.text);
 }
 
 #[tokio::test]
 async fn register_mails_the_configured_link_with_the_token_in_it() {
     let mut fx = Fixture::new();
     fx.settings.verify_email_url = Some("https://app.example.com/verify?token={token}".into());
-    accept_and_store(&mut fx);
-    fx.users
-        .expect_insert_action_token()
-        .times(1)
-        .returning(|_| Ok(()));
-    let expected_link = format!("https://app.example.com/verify?token={}", token(1));
-    fx.mailer
-        .expect_send()
-        .withf(move |mail| mail.text.contains(&expected_link))
-        .times(1)
-        .returning(|_| Ok(()));
+    let journals = accept_and_store(&mut fx);
+    let sealed = fx.sealed.clone();
 
     assert!(
         fx.auth()
             .register(registration(), &ClientInfo::default())
             .await
             .is_ok()
+    );
+
+    let [journal] = journals.all().try_into().unwrap();
+    let [mail] = sealed.of(&journal).try_into().unwrap();
+    let expected_link = format!("https://app.example.com/verify?token={}", token(1));
+    assert_carries_token(
+        &mail,
+        "ada.lovelace@example.com",
+        "Confirm your e-mail address",
+        &expected_link,
+        &token(1),
+    );
+    assert!(
+        !mail.text.contains("localhost"),
+        "not the default link: {}",
+        mail.text
     );
 }
 
@@ -243,17 +270,24 @@ async fn register_gives_the_strength_estimator_the_users_own_words() {
 }
 
 #[tokio::test]
-async fn register_maps_duplicates_to_taken_errors_and_sends_nothing() {
+async fn register_maps_duplicates_to_taken_errors_and_queues_nothing() {
     for field in [UniqueField::Email, UniqueField::Username] {
         let mut fx = Fixture::new();
         fx.strength_scores(4, None);
         fx.hashes(PASSWORD);
+        let journals = Calls::new();
+        let recorder = journals.clone();
         fx.users
             .expect_insert()
             .times(1)
-            .returning(move |_, _| Err(StoreError::Duplicate(field)));
-        fx.users.expect_insert_action_token().never();
+            .returning(move |_, journal| {
+                recorder.record(journal);
+                Err(StoreError::Duplicate(field))
+            });
+        // The token and the message went with the refused insert, and nowhere else.
+        fx.users.expect_issue_action_token().never();
         fx.mailer.expect_send().never();
+        fx.outbox.expect_claim().never();
         let appended = fx.appended.clone();
 
         let error = fx
@@ -262,13 +296,15 @@ async fn register_maps_duplicates_to_taken_errors_and_sends_nothing() {
             .await
             .unwrap_err();
 
-        // The event went with the refused insert, and nowhere else.
+        let [refused] = journals.all().try_into().unwrap();
+        assert_eq!(refused.tokens.len(), 1, "{field:?}");
+        assert_eq!(refused.mail.len(), 1, "{field:?}");
         assert!(appended.all().is_empty(), "{field:?}: {:?}", appended.all());
 
         let as_expected = match field {
             UniqueField::Email => matches!(error, RegisterError::EmailTaken),
             UniqueField::Username => matches!(error, RegisterError::UsernameTaken),
-            UniqueField::Slug | UniqueField::Membership => unreachable!(),
+            _ => unreachable!(),
         };
         assert!(as_expected, "{field:?} taken: got {error:?}");
     }
@@ -295,17 +331,13 @@ async fn register_reports_an_unavailable_store_as_unavailable() {
 }
 
 #[tokio::test]
-async fn register_succeeds_even_when_the_mail_cannot_be_sent() {
+async fn register_never_calls_the_mailer() {
+    // A mail server that is down or slow cannot fail or delay a registration: the message
+    // is only queued, with the user.
     let mut fx = Fixture::new();
-    accept_and_store(&mut fx);
-    fx.users
-        .expect_insert_action_token()
-        .times(1)
-        .returning(|_| Ok(()));
-    fx.mailer
-        .expect_send()
-        .times(1)
-        .returning(|_| Err(MailError("SMTP server refused".into())));
+    let journals = accept_and_store(&mut fx);
+    fx.mailer.expect_send().never();
+    fx.users.expect_issue_action_token().never();
 
     let user = fx
         .auth()
@@ -313,43 +345,17 @@ async fn register_succeeds_even_when_the_mail_cannot_be_sent() {
         .await
         .unwrap();
 
-    assert_eq!(user.id, UserId::from_uuid(generated_id(1)));
-}
-
-#[tokio::test]
-async fn register_succeeds_even_when_the_verification_token_cannot_be_stored() {
-    let mut fx = Fixture::new();
-    accept_and_store(&mut fx);
-    fx.users
-        .expect_insert_action_token()
-        .times(1)
-        .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
-    // No token was stored, so none may be mailed.
-    fx.mailer.expect_send().never();
-
-    assert!(
-        fx.auth()
-            .register(registration(), &ClientInfo::default())
-            .await
-            .is_ok()
-    );
+    assert_eq!(user.id, ada());
+    let [journal] = journals.all().try_into().unwrap();
+    assert_eq!(journal.mail.len(), 1);
 }
 
 #[tokio::test]
 async fn register_mentions_the_verification_lifetime_in_the_mail() {
     let mut fx = Fixture::new();
     fx.settings.verification_ttl = TimeDelta::hours(48);
-    accept_and_store(&mut fx);
-    fx.users
-        .expect_insert_action_token()
-        .withf(|t| t.expires_at == now() + TimeDelta::hours(48))
-        .times(1)
-        .returning(|_| Ok(()));
-    fx.mailer
-        .expect_send()
-        .withf(|mail| mail.text.contains("48 hours"))
-        .times(1)
-        .returning(|_| Ok(()));
+    let journals = accept_and_store(&mut fx);
+    let sealed = fx.sealed.clone();
 
     assert!(
         fx.auth()
@@ -357,6 +363,13 @@ async fn register_mentions_the_verification_lifetime_in_the_mail() {
             .await
             .is_ok()
     );
+
+    let [journal] = journals.all().try_into().unwrap();
+    let [token] = journal.tokens.clone().try_into().unwrap();
+    assert_eq!(token.expires_at, now() + TimeDelta::hours(48));
+    let [mail] = sealed.of(&journal).try_into().unwrap();
+    assert!(mail.text.contains("48 hours"), "{}", mail.text);
+    assert!(mail.html.contains("48 hours"), "{}", mail.html);
 }
 
 // ----- audit ----------------------------------------------------------------------------------
@@ -382,17 +395,14 @@ async fn register_records_user_registered_in_the_same_insert_as_the_user() {
     fx.strength_scores(4, None);
     fx.hashes(PASSWORD);
     let inserts = record_insert(&mut fx);
-    fx.users
-        .expect_insert_action_token()
-        .times(1)
-        .returning(|_| Ok(()));
-    fx.mailer.expect_send().times(1).returning(|_| Ok(()));
+    fx.mailer.expect_send().never();
     let appended = fx.appended.clone();
+    let verification_ttl = fx.settings.verification_ttl;
 
     let user = fx.auth().register(registration(), &client()).await.unwrap();
 
-    // The user's id is taken first, then the event's.
-    assert_eq!(user.id, UserId::from_uuid(generated_id(1)));
+    // The user's id is taken first, then the event's, then the message's.
+    assert_eq!(user.id, ada());
     let [(new, journal)] = inserts.all().try_into().unwrap();
     assert_eq!(new.id, user.id);
     let expected = event(
@@ -403,7 +413,17 @@ async fn register_records_user_registered_in_the_same_insert_as_the_user() {
         &client(),
     )
     .with("role", "user");
-    assert_eq!(journal, Journal::of(expected));
+    assert_eq!(
+        journal,
+        Journal::of(expected)
+            .with_token(action_token(
+                1,
+                user.id,
+                ActionPurpose::VerifyEmail,
+                verification_ttl
+            ))
+            .with_mail(sealed_mail(3, MailKind::Verification))
+    );
     assert!(
         !serde_json::Value::Object(journal.events[0].details.clone())
             .to_string()
@@ -419,8 +439,7 @@ async fn create_user_by_an_administrator_records_user_created_with_the_actor() {
     fx.strength_scores(4, None);
     fx.hashes(PASSWORD);
     let inserts = record_insert(&mut fx);
-    // An administrator's new user gets no verification mail.
-    fx.users.expect_insert_action_token().never();
+    fx.users.expect_issue_action_token().never();
     fx.mailer.expect_send().never();
     let appended = fx.appended.clone();
 
@@ -443,6 +462,7 @@ async fn create_user_by_an_administrator_records_user_created_with_the_actor() {
         &client(),
     )
     .with("role", "admin");
+    // A verified address needs no verification: no token, no mail.
     assert_eq!(journal, Journal::of(expected));
     assert!(appended.all().is_empty());
 }

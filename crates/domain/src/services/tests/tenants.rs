@@ -4,13 +4,14 @@
 use serde_json::json;
 
 use super::fixture::{
-    ADMIN, ALICE, BOB, Calls, Fixture, PASSWORD, SESSION, STORED_HASH, TENANT, acme, admin, alice,
-    bob, client, credentials, denied, event, fields, first_page, generated_id, inactive,
-    names_acme, now, principal, principal_from_client, principal_in_tenant, secret, tenant,
+    ADMIN, ALICE, BOB, Calls, Fixture, PASSWORD, SESSION, STORED_HASH, TENANT, acme, action_token,
+    admin, alice, assert_carries_token, bob, client, credentials, denied, event, fields,
+    first_page, generated_id, inactive, names_acme, now, principal, principal_from_client,
+    principal_in_tenant, sealed_mail, secret, tenant, token,
 };
 use crate::model::{
-    AuditAction, AuditTarget, Journal, Membership, Role, Tenant, TenantId, TenantRef, TenantRole,
-    TenantSlug, TenantVersion, UserId,
+    ActionPurpose, AuditAction, AuditTarget, Journal, MailKind, Membership, Role, Tenant, TenantId,
+    TenantRef, TenantRole, TenantSlug, TenantVersion, UserId,
 };
 use crate::ports::{
     Assumed, LastAdmin, Login, Member, Paged, StoreError, TenantAdmin, TenantChanges,
@@ -549,21 +550,16 @@ async fn create_with_a_new_admin_journals_the_tenant_the_user_and_the_membership
     let mut fx = Fixture::new();
     fx.strength_scores(4, None);
     fx.hashes(PASSWORD);
-    // The user is created by the tenant store, in the tenant's transaction.
+    // The user is created by the tenant store, in the tenant's transaction, and so are the
+    // verification token and the message of the new admin (as on registration).
     fx.users.expect_insert().never();
-    // The new admin is mailed a verification token, as on registration.
-    fx.users
-        .expect_insert_action_token()
-        .withf(|token| token.user_id == UserId::from_uuid(generated_id(1)))
-        .times(1)
-        .returning(|_| Ok(()));
-    fx.mailer
-        .expect_send()
-        .withf(|mail| mail.to.as_str() == "grace@example.com")
-        .times(1)
-        .returning(|_| Ok(()));
+    fx.users.expect_issue_action_token().never();
+    fx.mailer.expect_send().never();
     let created = store_create(&mut fx, Ok);
     let appended = fx.appended.clone();
+    let sealed = fx.sealed.clone();
+    let verification_ttl = fx.settings.verification_ttl;
+    let link = fx.settings.verification_link(&token(1));
 
     let tenant = fx
         .tenant_service()
@@ -620,8 +616,9 @@ async fn create_with_a_new_admin_journals_the_tenant_the_user_and_the_membership
         &client(),
     )
     .with("role", "user");
+    // The 5th id is the verification message's.
     let member_event = event(
-        5,
+        6,
         AuditAction::TenantMemberAdded,
         Some(ADMIN),
         AuditTarget::User(user_id),
@@ -630,6 +627,24 @@ async fn create_with_a_new_admin_journals_the_tenant_the_user_and_the_membership
     .in_tenant(tenant_id)
     .with("role", "admin");
     assert_eq!(journal.events, [created_event, user_event, member_event]);
+    assert_eq!(
+        journal.tokens,
+        [action_token(
+            1,
+            user_id,
+            ActionPurpose::VerifyEmail,
+            verification_ttl
+        )]
+    );
+    assert_eq!(journal.mail, [sealed_mail(5, MailKind::Verification)]);
+    let [mail] = sealed.of(&journal).try_into().unwrap();
+    assert_carries_token(
+        &mail,
+        "grace@example.com",
+        "Confirm your e-mail address",
+        &link,
+        &token(1),
+    );
     assert!(appended.all().is_empty(), "{:?}", appended.all());
 }
 
@@ -673,6 +688,8 @@ async fn create_with_an_existing_admin_makes_them_admin_in_the_same_call() {
     .in_tenant(tenant_id)
     .with("role", "admin");
     assert_eq!(journal.events, [created_event, member_event]);
+    // An existing account is not asked to verify again.
+    assert!(journal.tokens.is_empty() && journal.mail.is_empty());
 }
 
 #[tokio::test]
@@ -687,6 +704,7 @@ async fn create_without_an_admin_journals_only_the_tenant() {
 
     let [(_, admin, journal)] = created.all().try_into().unwrap();
     assert!(admin.is_none());
+    assert!(journal.tokens.is_empty() && journal.mail.is_empty());
     let [only] = journal.events.try_into().unwrap();
     assert_eq!(only.action, AuditAction::TenantCreated);
 }
@@ -754,19 +772,12 @@ async fn create_as_operator_records_every_event_without_an_actor() {
     let mut fx = Fixture::new();
     fx.strength_scores(4, None);
     fx.hashes(PASSWORD);
-    // The new admin is mailed a verification token, as on registration.
-    fx.users
-        .expect_insert_action_token()
-        .withf(|token| token.user_id == UserId::from_uuid(generated_id(1)))
-        .times(1)
-        .returning(|_| Ok(()));
-    fx.mailer
-        .expect_send()
-        .withf(|mail| mail.to.as_str() == "grace@example.com")
-        .times(1)
-        .returning(|_| Ok(()));
+    // The new admin's verification goes with the tenant, as on registration.
+    fx.users.expect_issue_action_token().never();
+    fx.mailer.expect_send().never();
     let created = store_create(&mut fx, Ok);
     let appended = fx.appended.clone();
+    let sealed = fx.sealed.clone();
     let command_line = ClientInfo::default();
 
     fx.tenant_service()
@@ -791,6 +802,11 @@ async fn create_as_operator_records_every_event_without_an_actor() {
         assert_eq!(event.actor, None, "{event:?}");
         assert_eq!(event.ip, None, "{event:?}");
     }
+    let [token] = journal.tokens.clone().try_into().unwrap();
+    assert_eq!(token.user_id, UserId::from_uuid(generated_id(1)));
+    assert_eq!(token.purpose, ActionPurpose::VerifyEmail);
+    let [mail] = sealed.of(&journal).try_into().unwrap();
+    assert_eq!(mail.to.as_str(), "grace@example.com");
     assert!(appended.all().is_empty());
 }
 

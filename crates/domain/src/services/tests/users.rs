@@ -5,13 +5,13 @@ use serde_json::json;
 
 use super::fixture::{
     ADMIN, ALICE, BOB, Calls, Fixture, PASSWORD, SESSION, SESSION_2, SESSION_3, STORED_HASH,
-    TENANT, acme, admin, alice, bob, client, denied, event, fields, first_page, generated_id,
-    inactive, now, principal, principal_from_client, revocation_error, secret, stored, tenant,
-    user,
+    TENANT, acme, action_token, admin, alice, assert_carries_no_token, assert_carries_token, bob,
+    client, denied, event, fields, first_page, generated_id, inactive, now, principal,
+    principal_from_client, revocation_error, sealed_mail, secret, stored, tenant, token, user,
 };
 use crate::model::{
-    AuditAction, AuditTarget, Email, Journal, PersonName, ProfileChanges, Role, SessionId,
-    TenantRole, User, UserId, UserVersion,
+    ActionPurpose, AuditAction, AuditTarget, Email, Journal, MailKind, PersonName, ProfileChanges,
+    Role, SessionId, TenantRole, User, UserId, UserVersion,
 };
 use crate::ports::{
     LastAdmin, MockLoginThrottle, Paged, StoreError, UniqueField, UserChanges, UserFilter,
@@ -235,7 +235,7 @@ fn store_insert(fx: &mut Fixture, outcome: Option<StoreError>) -> Calls<Journal>
 }
 
 #[tokio::test]
-async fn an_admin_creates_a_user_with_the_role_asked_and_mails_a_verification() {
+async fn an_admin_creates_a_user_with_the_role_asked_and_queues_a_verification() {
     let mut fx = Fixture::new();
     fx.strength_scores(4, None);
     fx.hashes(PASSWORD);
@@ -254,15 +254,11 @@ async fn an_admin_creates_a_user_with_the_role_asked_and_mails_a_verification() 
             recorder.record(journal);
             Ok(stored(&new))
         });
-    fx.users
-        .expect_insert_action_token()
-        .times(1)
-        .returning(|_| Ok(()));
-    fx.mailer
-        .expect_send()
-        .withf(|mail| mail.to.as_str() == "carol@example.com")
-        .times(1)
-        .returning(|_| Ok(()));
+    fx.users.expect_issue_action_token().never();
+    fx.mailer.expect_send().never();
+    let sealed = fx.sealed.clone();
+    let verification_ttl = fx.settings.verification_ttl;
+    let link = fx.settings.verification_link(&token(1));
 
     let user = fx
         .user_admin()
@@ -285,19 +281,34 @@ async fn an_admin_creates_a_user_with_the_role_asked_and_mails_a_verification() 
         &client(),
     )
     .with("role", "admin");
-    assert_eq!(journals.all(), [Journal::of(expected)]);
+    let expected = Journal::of(expected)
+        .with_token(action_token(
+            1,
+            user_id,
+            ActionPurpose::VerifyEmail,
+            verification_ttl,
+        ))
+        .with_mail(sealed_mail(3, MailKind::Verification));
+    let [journal] = journals.all().try_into().unwrap();
+    assert_eq!(journal, expected);
+    let [mail] = sealed.of(&journal).try_into().unwrap();
+    assert_carries_token(
+        &mail,
+        "carol@example.com",
+        "Confirm your e-mail address",
+        &link,
+        &token(1),
+    );
 }
 
 #[tokio::test]
-async fn a_created_user_stays_created_when_the_verification_mail_fails() {
+async fn creating_a_user_never_calls_the_mailer() {
+    // The verification is queued with the insert: a mail server that is down cannot fail it.
     let mut fx = Fixture::new();
     fx.strength_scores(4, None);
     fx.hashes(PASSWORD);
-    store_insert(&mut fx, None);
-    fx.users
-        .expect_insert_action_token()
-        .times(1)
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    let journals = store_insert(&mut fx, None);
+    fx.users.expect_issue_action_token().never();
     fx.mailer.expect_send().never();
 
     let result = fx
@@ -306,6 +317,8 @@ async fn a_created_user_stays_created_when_the_verification_mail_fails() {
         .await;
 
     assert!(result.is_ok(), "{result:?}");
+    let [journal] = journals.all().try_into().unwrap();
+    assert_eq!(journal.mail.len(), 1);
 }
 
 #[tokio::test]
@@ -635,7 +648,12 @@ async fn an_admin_changes_email_and_role() {
     visible(&mut fx, ADMIN, BOB, bob(), &[]);
     fx.sessions.expect_live_for_user().never();
     fx.no_revocation();
+    fx.mailer.expect_send().never();
+    fx.users.expect_issue_action_token().never();
     let updates = store_update(&mut fx, None, unchanged_sessions);
+    let sealed = fx.sealed.clone();
+    let verification_ttl = fx.settings.verification_ttl;
+    let link = fx.settings.verification_link(&token(1));
 
     fx.user_admin()
         .update(
@@ -656,15 +674,153 @@ async fn an_admin_changes_email_and_role() {
         role: Some(Role::Admin),
         ..UserChanges::default()
     };
-    assert_eq!(
-        updates.all(),
-        [(
+    // The new address must prove itself (ids: the event, the verification, the notice); the
+    // old one hears of the change; both go with the update, in its transaction.
+    let expected_journal = user_updated(ADMIN, BOB, &["email", "role"])
+        .with_token(action_token(
+            1,
             BOB,
-            expected_changes,
-            None,
-            user_updated(ADMIN, BOB, &["email", "role"])
-        )]
+            ActionPurpose::VerifyEmail,
+            verification_ttl,
+        ))
+        .with_mail(sealed_mail(2, MailKind::Verification))
+        .with_mail(sealed_mail(3, MailKind::EmailChanged));
+    let [(id, changes, version, journal)] = updates.all().try_into().unwrap();
+    assert_eq!((id, changes, version), (BOB, expected_changes, None));
+    assert_eq!(journal, expected_journal);
+    let [verification, notice] = sealed.of(&journal).try_into().unwrap();
+    assert_carries_token(
+        &verification,
+        "robert@example.com",
+        "Confirm your e-mail address",
+        &link,
+        &token(1),
     );
+    assert!(
+        verification.text.contains("Hello bob"),
+        "{}",
+        verification.text
+    );
+    assert_eq!(notice.to.as_str(), "bob@example.com", "to the old address");
+    assert_eq!(notice.subject, "Your e-mail address was changed");
+    assert!(
+        notice.text.contains("r***@example.com") && !notice.text.contains("robert@"),
+        "{}",
+        notice.text
+    );
+    assert!(
+        notice.html.contains("r***@example.com") && !notice.html.contains("robert@"),
+        "{}",
+        notice.html
+    );
+    assert!(
+        notice.text.contains("2025-06-15 15:06 UTC"),
+        "{}",
+        notice.text
+    );
+    assert_carries_no_token(&notice);
+}
+
+#[tokio::test]
+async fn an_e_mail_change_with_a_new_username_greets_by_the_new_name() {
+    let mut fx = Fixture::new();
+    visible(&mut fx, ADMIN, BOB, bob(), &[]);
+    let updates = store_update(&mut fx, None, unchanged_sessions);
+    let sealed = fx.sealed.clone();
+
+    fx.user_admin()
+        .update(
+            &principal(admin(), SESSION),
+            BOB,
+            UserUpdateInput {
+                email: Some("robert@example.com".to_owned()),
+                profile: ProfileUpdate {
+                    username: Some("robert".to_owned()),
+                    ..ProfileUpdate::default()
+                },
+                ..UserUpdateInput::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+
+    let [(_, _, _, journal)] = updates.all().try_into().unwrap();
+    let [verification, notice] = sealed.of(&journal).try_into().unwrap();
+    assert!(
+        verification.text.contains("Hello robert,"),
+        "{}",
+        verification.text
+    );
+    assert_eq!(notice.to.as_str(), "bob@example.com");
+}
+
+#[tokio::test]
+async fn an_update_without_a_new_e_mail_queues_no_mail() {
+    // The same address (in another case) or none at all: nothing to verify, nobody to tell.
+    let inputs = [
+        UserUpdateInput {
+            email: Some("BOB@example.com".to_owned()),
+            role: Some(Role::Admin),
+            ..UserUpdateInput::default()
+        },
+        UserUpdateInput {
+            profile: first_name("Robert"),
+            ..UserUpdateInput::default()
+        },
+    ];
+    for input in inputs {
+        let mut fx = Fixture::new();
+        visible(&mut fx, ADMIN, BOB, bob(), &[]);
+        fx.mailer.expect_send().never();
+        fx.users.expect_issue_action_token().never();
+        let updates = store_update(&mut fx, None, unchanged_sessions);
+
+        fx.user_admin()
+            .update(&principal(admin(), SESSION), BOB, input.clone(), None)
+            .await
+            .unwrap();
+
+        let [(_, _, _, journal)] = updates.all().try_into().unwrap();
+        assert!(journal.tokens.is_empty(), "{input:?}: {:?}", journal.tokens);
+        assert!(journal.mail.is_empty(), "{input:?}: {:?}", journal.mail);
+        assert_eq!(journal.events.len(), 1, "{input:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_e_mail_change_queues_its_mail_nowhere_else() {
+    let mut fx = Fixture::new();
+    visible(&mut fx, ADMIN, BOB, bob(), &[]);
+    fx.mailer.expect_send().never();
+    fx.users.expect_issue_action_token().never();
+    let updates = store_update(&mut fx, None, |_| {
+        Err(StoreError::Duplicate(UniqueField::Email))
+    });
+    let appended = fx.appended.clone();
+
+    let error = fx
+        .user_admin()
+        .update(
+            &principal(admin(), SESSION),
+            BOB,
+            UserUpdateInput {
+                email: Some("alice@example.com".to_owned()),
+                ..UserUpdateInput::default()
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, ManageError::Conflict(Conflict::EmailTaken)),
+        "{error:?}"
+    );
+    // The messages went only with the refused update, so they are not sent.
+    let [(_, _, _, journal)] = updates.all().try_into().unwrap();
+    assert_eq!(journal.mail.len(), 2);
+    assert!(appended.all().is_empty(), "{:?}", appended.all());
 }
 
 #[tokio::test]
@@ -1068,7 +1224,7 @@ async fn deleting_the_last_admin_is_a_conflict() {
 // ----- unlock ---------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn unlock_clears_the_throttle_of_the_e_mail_and_the_username() {
+async fn unlock_clears_the_throttle_of_the_e_mail_the_username_and_the_account() {
     let mut fx = Fixture::new();
     let mut carol = user(BOB, "Carol.X", Role::User);
     carol.email = Email::parse("Carol.X@Example.com").unwrap();
@@ -1096,7 +1252,15 @@ async fn unlock_clears_the_throttle_of_the_e_mail_and_the_username() {
 
     let mut keys = cleared.all();
     keys.sort();
-    assert_eq!(keys, ["login:carol.x", "login:carol.x@example.com"]);
+    assert_eq!(
+        keys,
+        [
+            format!("account:{BOB}"),
+            "login:carol.x".to_owned(),
+            "login:carol.x@example.com".to_owned(),
+            format!("password:{BOB}"),
+        ]
+    );
     let expected = event(
         1,
         AuditAction::UserUnlocked,

@@ -3,10 +3,13 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::fixture::{
-    ALICE, Calls, Fixture, SESSION, alice, client, digest, event, now, principal, secret, token,
+    ALICE, Calls, Fixture, SESSION, action_token, alice, assert_carries_token, client, digest,
+    event, generated_id, now, principal, sealed_mail, secret, token,
 };
-use crate::model::{AuditAction, AuditTarget, Journal, User};
-use crate::ports::{ActionPurpose, ActionToken, MailError, StoreError, StoredActionToken};
+use crate::model::{AuditAction, AuditTarget, Email, Journal, MailKind, User};
+use crate::ports::{
+    ActionPurpose, ActionToken, IssueOutcome, MailSeal as _, StoreError, StoredActionToken,
+};
 use crate::services::{ClientInfo, ResendVerificationError, VerifyEmailError};
 
 const MAILED: &str = "the-token-from-the-mail";
@@ -59,6 +62,21 @@ fn spend(fx: &mut Fixture, spent: bool) -> Calls<Journal> {
             Ok(spent)
         });
     journals
+}
+
+type Issued = (ActionToken, Email, Option<DateTime<Utc>>, Journal);
+
+/// The store is asked once to issue a token and answers `outcome`; the calls are returned.
+fn issue(fx: &mut Fixture, outcome: IssueOutcome) -> Calls<Issued> {
+    let calls = Calls::new();
+    let recorder = calls.clone();
+    fx.users.expect_issue_action_token().times(1).returning(
+        move |token, to, quiet_since, journal| {
+            recorder.record((token, to.clone(), quiet_since, journal));
+            Ok(outcome)
+        },
+    );
+    calls
 }
 
 #[tokio::test]
@@ -243,55 +261,110 @@ async fn verify_email_reports_an_unavailable_store_as_unavailable() {
 }
 
 #[tokio::test]
-async fn resend_verification_stores_a_new_digest_and_mails_its_token() {
+async fn resend_verification_issues_a_new_digest_with_its_mail_after_the_cooldown() {
     let mut fx = Fixture::new();
+    let issued = issue(&mut fx, IssueOutcome::Issued);
+    fx.mailer.expect_send().never();
     let verification_ttl = fx.settings.verification_ttl;
-    fx.users
-        .expect_insert_action_token()
-        .withf(move |t| {
-            t.hash == digest(&token(1))
-                && t.user_id == ALICE
-                && t.purpose == ActionPurpose::VerifyEmail
-                && t.created_at == now()
-                && t.expires_at == now() + verification_ttl
-        })
-        .times(1)
-        .returning(|_| Ok(()));
-    fx.mailer
-        .expect_send()
-        .withf(|mail| mail.to == unverified().email && mail.text.contains(&token(1)))
-        .times(1)
-        .returning(|_| Ok(()));
+    let cooldown = fx.settings.mail_cooldown;
+    let link = fx.settings.verification_link(&token(1));
+    let sealed = fx.sealed.clone();
 
     fx.auth()
         .resend_verification(&principal(unverified(), SESSION))
         .await
         .unwrap();
+
+    let [(token_issued, to, quiet_since, journal)] = issued.all().try_into().unwrap();
+    assert_eq!(
+        token_issued,
+        action_token(1, ALICE, ActionPurpose::VerifyEmail, verification_ttl),
+        "only the digest is stored"
+    );
+    // The store re-checks, as it issues, that this is still the account's address.
+    assert_eq!(to, unverified().email, "the address the message goes to");
+    // None of the same purpose may have gone out within the cooldown.
+    assert_eq!(quiet_since, Some(now() - cooldown));
+    // The token goes as the call's own argument, the message in its journal.
+    assert!(journal.tokens.is_empty(), "{:?}", journal.tokens);
+    assert!(journal.events.is_empty(), "{:?}", journal.events);
+    assert_eq!(journal.mail, [sealed_mail(1, MailKind::Verification)]);
+    let [mail] = sealed.of(&journal).try_into().unwrap();
+    assert_carries_token(
+        &mail,
+        unverified().email.as_str(),
+        "Confirm your e-mail address",
+        &link,
+        &token(1),
+    );
 }
 
 #[tokio::test]
-async fn resend_verification_for_a_verified_address_sends_nothing() {
+async fn resend_verification_for_a_verified_address_issues_nothing() {
     let mut fx = Fixture::new();
-    fx.users.expect_insert_action_token().never();
+    fx.users.expect_issue_action_token().never();
     fx.mailer.expect_send().never();
+    let sealed = fx.sealed.clone();
 
     fx.auth()
         .resend_verification(&principal(alice(), SESSION))
         .await
         .unwrap();
+
+    // Nothing was even sealed (the first message would have the first id).
+    assert!(
+        sealed
+            .open(generated_id(1), generated_id(1).as_bytes())
+            .is_err()
+    );
 }
 
 #[tokio::test]
-async fn resend_verification_reports_a_mail_failure_as_unavailable() {
+async fn resend_verification_within_the_cooldown_is_too_soon() {
+    let mut fx = Fixture::new();
+    // The store saw a token of the same purpose since `quiet_since`, and wrote nothing.
+    issue(&mut fx, IssueOutcome::Cooldown);
+    fx.mailer.expect_send().never();
+    let cooldown = fx.settings.mail_cooldown;
+
+    let error = fx
+        .auth()
+        .resend_verification(&principal(unverified(), SESSION))
+        .await
+        .unwrap_err();
+
+    let ResendVerificationError::TooSoon { retry_after_secs } = error else {
+        panic!("expected TooSoon, got {error:?}");
+    };
+    assert_eq!(retry_after_secs, cooldown.num_seconds());
+}
+
+#[tokio::test]
+async fn resend_verification_for_an_address_changed_meanwhile_answers_ok_not_too_soon() {
+    let mut fx = Fixture::new();
+    // The caller's user still has the old address, but an administrator changed it (which
+    // queued a verification for the new one) or deactivated the account: the store writes
+    // nothing, and the caller is not told to wait for a cooldown.
+    let issued = issue(&mut fx, IssueOutcome::Stale);
+    fx.mailer.expect_send().never();
+
+    fx.auth()
+        .resend_verification(&principal(unverified(), SESSION))
+        .await
+        .unwrap();
+
+    let [(_, to, _, _)] = issued.all().try_into().unwrap();
+    assert_eq!(to, unverified().email, "the address the caller's user had");
+}
+
+#[tokio::test]
+async fn resend_verification_reports_an_unavailable_store_as_unavailable() {
     let mut fx = Fixture::new();
     fx.users
-        .expect_insert_action_token()
+        .expect_issue_action_token()
         .times(1)
-        .returning(|_| Ok(()));
-    fx.mailer
-        .expect_send()
-        .times(1)
-        .returning(|_| Err(MailError("SMTP server refused".into())));
+        .returning(|_, _, _, _| Err(StoreError::Unavailable("pool timed out".into())));
+    fx.mailer.expect_send().never();
 
     let error = fx
         .auth()
@@ -306,22 +379,16 @@ async fn resend_verification_reports_a_mail_failure_as_unavailable() {
 }
 
 #[tokio::test]
-async fn resend_verification_sends_no_mail_when_the_token_cannot_be_stored() {
+async fn resend_verification_never_calls_the_mailer() {
+    // Even with a mailer that would fail: the mail is only queued.
     let mut fx = Fixture::new();
-    fx.users
-        .expect_insert_action_token()
-        .times(1)
-        .returning(|_| Err(StoreError::Unavailable("pool timed out".into())));
+    issue(&mut fx, IssueOutcome::Issued);
     fx.mailer.expect_send().never();
 
-    let error = fx
-        .auth()
-        .resend_verification(&principal(unverified(), SESSION))
-        .await
-        .unwrap_err();
-
     assert!(
-        matches!(error, ResendVerificationError::Unavailable(_)),
-        "{error:?}"
+        fx.auth()
+            .resend_verification(&principal(unverified(), SESSION))
+            .await
+            .is_ok()
     );
 }

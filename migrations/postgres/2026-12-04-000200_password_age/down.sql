@@ -1,0 +1,2 @@
+-- Reverses up.sql.
+ALTER TABLE users DROP COLUMN password_changed_at;
