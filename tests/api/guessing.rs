@@ -32,6 +32,8 @@ async fn an_accounts_names_share_one_window_and_its_lock_answers_like_a_wrong_pa
     let (root, _) = app.admin("root").await;
     let user = app.register("nora@example.com", "nora").await;
     let id = user["id"].as_str().unwrap();
+    // Another account, never locked: what a wrong password is answered with.
+    app.register("otto@example.com", "otto").await;
 
     // The limit (5) used up through the username...
     for _ in 0..5 {
@@ -41,11 +43,18 @@ async fn an_accounts_names_share_one_window_and_its_lock_answers_like_a_wrong_pa
         );
     }
     // ...leaves no fresh window for the e-mail address: even the right password is refused,
-    // with the answer of a wrong password and of a name that is nobody's.
+    // with the answer of a wrong password to an account that is not locked, and of a name
+    // that is nobody's.
     let locked = login(&app, "nora@example.com", PASSWORD).await;
-    let wrong = login(&app, "nora@example.com", "a wrong guess 2").await;
-    let nobody = login(&app, "nobody@example.com", "a wrong guess 3").await;
-    for (what, response) in [("locked", &locked), ("wrong", &wrong), ("nobody", &nobody)] {
+    let locked_wrong = login(&app, "nora@example.com", "a wrong guess 2").await;
+    let wrong = login(&app, "otto@example.com", "a wrong guess 3").await;
+    let nobody = login(&app, "nobody@example.com", "a wrong guess 4").await;
+    for (what, response) in [
+        ("locked, right password", &locked),
+        ("locked, wrong password", &locked_wrong),
+        ("unlocked, wrong password", &wrong),
+        ("nobody", &nobody),
+    ] {
         assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{what}");
         assert_eq!(response.body["type"], nobody.body["type"], "{what}");
         assert_eq!(response.body["title"], nobody.body["title"], "{what}");
@@ -57,6 +66,9 @@ async fn an_accounts_names_share_one_window_and_its_lock_answers_like_a_wrong_pa
             "{what}"
         );
     }
+
+    // The wrong password was compared on an account that is not locked: its right one works.
+    app.login("otto@example.com", PASSWORD).await;
 
     // An administrator's unlock clears the account's window too.
     let unlocked = app

@@ -13,7 +13,7 @@ use crate::helpers::{JWT_SECRET, PASSWORD, TestApp, TestResponse, spawn_app};
 const PATH: &str = "/api/v1/auth/introspect";
 
 /// A service account created as `ums create-service-client` does; (client id, secret).
-async fn service_client(app: &TestApp, name: &str) -> (String, String) {
+pub(crate) async fn service_client(app: &TestApp, name: &str) -> (String, String) {
     use secrecy::ExposeSecret as _;
     let services = api_actix::startup::compose(&app.settings())
         .await
@@ -35,7 +35,8 @@ async fn service_client(app: &TestApp, name: &str) -> (String, String) {
     )
 }
 
-fn basic(client_id: &str, secret: &str) -> String {
+/// The `Authorization` header of HTTP Basic credentials.
+pub(crate) fn basic(client_id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{client_id}:{secret}")))
 }
 
@@ -450,4 +451,89 @@ async fn the_body_is_json_or_a_form_and_judged_after_authentication() {
         )
         .await;
     assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+}
+
+/// The `access.denied` records of refused introspections, as a system administrator lists
+/// them.
+async fn introspections_denied(app: &TestApp, root: &str) -> usize {
+    let denied = app.get("/api/v1/audit?action=access.denied", root).await;
+    assert_eq!(denied.status, StatusCode::OK, "{}", denied.text);
+    denied.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["details"]["operation"] == "auth.introspect")
+        .count()
+}
+
+/// Authorization comes before the body: an ordinary user's bearer token is 403 (and recorded
+/// as such) whatever the body, so the body's verdict tells a caller who may not ask nothing;
+/// an administrator's, allowed, then has the body judged.
+#[actix_web::test]
+async fn a_caller_who_may_not_ask_is_refused_whatever_the_body() {
+    let app = spawn_app().await;
+    let (root, _) = app.admin("root").await;
+    let (user, _) = app.signed_in("hal").await;
+    let oversized = format!("{{\"token\": \"{}\"}}", "y".repeat(70 * 1024)).into_bytes();
+    let bodies: [(&[u8], &str, StatusCode); 5] = [
+        (b"{}", "application/json", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            &oversized,
+            "application/json",
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            br#"{"token": "x", "scope": "all"}"#,
+            "application/json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (b"{", "application/json", StatusCode::BAD_REQUEST),
+        (b"token=x", "text/plain", StatusCode::BAD_REQUEST),
+    ];
+    for (i, (body, content_type, _)) in bodies.iter().enumerate() {
+        let bearer = format!("Bearer {user}");
+        let response = app
+            .send_raw(
+                Method::POST,
+                PATH,
+                None,
+                Some((body.to_vec(), content_type)),
+                &[("Authorization", bearer.as_str())],
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::FORBIDDEN,
+            "{} {content_type}: {}",
+            String::from_utf8_lossy(body),
+            response.text
+        );
+        assert_eq!(
+            introspections_denied(&app, &root).await,
+            i + 1,
+            "the refusal of {} was not recorded",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // An administrator may ask: the body is judged, and nothing is recorded as denied.
+    for (body, content_type, status) in bodies {
+        let bearer = format!("Bearer {root}");
+        let response = app
+            .send_raw(
+                Method::POST,
+                PATH,
+                None,
+                Some((body.to_vec(), content_type)),
+                &[("Authorization", bearer.as_str())],
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            status,
+            "{} {content_type}: {}",
+            String::from_utf8_lossy(body),
+            response.text
+        );
+    }
+    assert_eq!(introspections_denied(&app, &root).await, bodies.len());
 }

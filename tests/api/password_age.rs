@@ -43,6 +43,7 @@ async fn age_password(app: &TestApp, user: &Value, days: i64) {
         .users
         .change_password(
             id,
+            credentials.password_hash.clone(),
             credentials.password_hash,
             None,
             Utc::now() - TimeDelta::days(days),

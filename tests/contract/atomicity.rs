@@ -154,8 +154,8 @@ where
     assert_audit_refused(&store, "UserStore::update").await;
 }
 
-/// `delete` with a refused journal fails and deletes nothing: the user, their session and
-/// their membership stay.
+/// `delete` (guarded by the password, as a self-service deletion is) with a refused journal
+/// fails and deletes nothing: the user, their session and their membership stay.
 pub async fn delete_fails_whole_when_its_journal_fails<S>(store: S, break_audit: impl FnOnce())
 where
     S: Store,
@@ -166,7 +166,13 @@ where
     create_tenant(&store, new_tenant(1, "lab", 0), None).await;
     add_member(&store, tenant_id(1), user_id(1), TenantRole::Member, 0).await;
     break_audit();
-    let result = UserStore::delete(&store, user_id(1), journal(1, AuditAction::UserDeleted)).await;
+    let result = UserStore::delete(
+        &store,
+        user_id(1),
+        Some(password_hash("user-1")),
+        journal(1, AuditAction::UserDeleted),
+    )
+    .await;
     assert_failed(result, "UserStore::delete");
     assert_eq!(
         find_user(&store, user_id(1)).await,
@@ -204,6 +210,7 @@ pub async fn change_password_fails_whole_when_its_journal_fails<S>(
     let result = store
         .change_password(
             user_id(1),
+            password_hash("user-1"),
             PasswordHash::new("$2b$04$contract.refused".to_owned()),
             None,
             at(10),
@@ -649,6 +656,7 @@ where
     store
         .change_password(
             user_id(2),
+            password_hash("user-2"),
             password_hash("new"),
             None,
             at(4),
@@ -708,6 +716,7 @@ where
     let unknown = store
         .change_password(
             user_id(9),
+            password_hash("user-9"),
             password_hash("new"),
             None,
             at(4),

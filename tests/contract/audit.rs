@@ -93,7 +93,14 @@ where
     precise.at += TimeDelta::microseconds(250_123);
     let j = Journal::of(precise);
     store
-        .change_password(user_id(1), password_hash("new"), None, at(3), j.clone())
+        .change_password(
+            user_id(1),
+            password_hash("user-1"),
+            password_hash("new"),
+            None,
+            at(3),
+            j.clone(),
+        )
         .await
         .expect("change_password");
     written(&store, &mut recorded, &j, "UserStore::change_password").await;
@@ -239,7 +246,7 @@ where
     written(&store, &mut recorded, &j, "TenantStore::delete").await;
 
     let j = Journal::of(full(16, AuditAction::UserDeleted, ada));
-    UserStore::delete(&store, user_id(1), j.clone())
+    UserStore::delete(&store, user_id(1), None, j.clone())
         .await
         .expect("delete a user");
     written(&store, &mut recorded, &j, "UserStore::delete").await;

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use domain::ports::{RateDecision, RateLimit, RateLimiter};
+use domain::ports::{RateBudget, RateDecision, RateLimit, RateLimiter};
 use uuid::Uuid;
 
 /// A period no check waits out.
@@ -47,6 +47,34 @@ async fn acquire(limiter: &impl RateLimiter, key: &str, limit: RateLimit) -> Rat
     match limiter.acquire(key, limit).await {
         Ok(decision) => decision,
         Err(error) => panic!("acquire({key:?}, {limit:?}) failed: {error:?}"),
+    }
+}
+
+async fn acquire_all(limiter: &impl RateLimiter, budgets: &[RateBudget]) -> RateDecision {
+    match limiter.acquire_all(budgets).await {
+        Ok(decision) => decision,
+        Err(error) => panic!("acquire_all({budgets:?}) failed: {error:?}"),
+    }
+}
+
+async fn check_all(limiter: &impl RateLimiter, budgets: &[RateBudget]) -> RateDecision {
+    match limiter.check_all(budgets).await {
+        Ok(decision) => decision,
+        Err(error) => panic!("check_all({budgets:?}) failed: {error:?}"),
+    }
+}
+
+/// The `retry_after` of a refusal; panics, saying `what`, on an allowed request.
+fn refused(decision: RateDecision, what: &str) -> TimeDelta {
+    match decision {
+        RateDecision::Limited { retry_after } => {
+            assert!(
+                retry_after > TimeDelta::zero(),
+                "{what}: refused with a retry_after of {retry_after}"
+            );
+            retry_after
+        }
+        RateDecision::Allowed => panic!("{what}: allowed"),
     }
 }
 
@@ -308,6 +336,172 @@ pub async fn unusual_keys_work(limiter: impl RateLimiter) {
     refuses(&limiter, "", one, "the empty key, spent").await;
 }
 
+/// A request drawing on several budgets is allowed only while each allows it, and is then
+/// counted in each; refused by one, it is counted in none (the others keep what they had),
+/// and told the longest wait. The same key through `acquire` and `acquire_all` is one budget.
+pub async fn all_budgets_are_counted_together_or_not_at_all(limiter: impl RateLimiter) {
+    let (narrow, wide, other) = (fresh_key(), fresh_key(), fresh_key());
+    let both = [
+        RateBudget::new(&narrow, limit(2, LONG)),
+        RateBudget::new(&wide, limit(4, LONG)),
+    ];
+    for i in 1..=2 {
+        assert_eq!(
+            acquire_all(&limiter, &both).await,
+            RateDecision::Allowed,
+            "request {i} within both budgets"
+        );
+    }
+    // The narrow budget is spent: refused, with its wait, and the wide one is not counted.
+    for _ in 0..10 {
+        let wait = refused(
+            acquire_all(&limiter, &both).await,
+            "a request over the narrow budget",
+        );
+        assert_about(wait, LONG / 2, "a request over the narrow budget");
+    }
+    allows(
+        &limiter,
+        &wide,
+        limit(4, LONG),
+        2,
+        "the wide budget after refusals by the narrow one (they were counted in it)",
+    )
+    .await;
+    refuses(&limiter, &wide, limit(4, LONG), "the wide budget, spent").await;
+    // Both spent: the longest wait is told.
+    let wait = refused(acquire_all(&limiter, &both).await, "both budgets spent");
+    assert_about(
+        wait,
+        LONG / 2,
+        "both budgets spent (the narrow one waits longest)",
+    );
+    // Spent through `acquire_all`, refused through `acquire`: one key, one budget.
+    refuses(
+        &limiter,
+        &narrow,
+        limit(2, LONG),
+        "the narrow key via acquire",
+    )
+    .await;
+    // A spent budget refuses every request that draws on it, alongside any other.
+    let with_other = [
+        RateBudget::new(&other, limit(5, LONG)),
+        RateBudget::new(&narrow, limit(2, LONG)),
+    ];
+    refused(
+        acquire_all(&limiter, &with_other).await,
+        "a fresh budget alongside a spent one",
+    );
+    allows(
+        &limiter,
+        &other,
+        limit(5, LONG),
+        5,
+        "the fresh budget, refused alongside a spent one (it was counted)",
+    )
+    .await;
+    // No budgets: nothing to refuse.
+    assert_eq!(acquire_all(&limiter, &[]).await, RateDecision::Allowed);
+    assert_eq!(check_all(&limiter, &[]).await, RateDecision::Allowed);
+}
+
+/// A budget named twice in one request is counted twice: a burst of 3 allows one such
+/// request, not a second (which would make 4), and the key then has one left.
+pub async fn a_budget_named_twice_is_counted_twice(limiter: impl RateLimiter) {
+    let key = fresh_key();
+    let three = limit(3, LONG);
+    let twice = [RateBudget::new(&key, three), RateBudget::new(&key, three)];
+    assert_eq!(acquire_all(&limiter, &twice).await, RateDecision::Allowed);
+    refused(
+        acquire_all(&limiter, &twice).await,
+        "a second request naming the budget twice (4 of 3)",
+    );
+    allows(&limiter, &key, three, 1, "the one left after 2 of 3").await;
+    refuses(&limiter, &key, three, "the key, spent").await;
+}
+
+/// `check_all` decides as `acquire_all` would and counts nothing: however often it is asked,
+/// the whole burst is still there, and once the burst is spent it refuses with the same wait.
+pub async fn checks_count_nothing(limiter: impl RateLimiter) {
+    let (key, other) = (fresh_key(), fresh_key());
+    let two = limit(2, LONG);
+    let budgets = [
+        RateBudget::new(&key, two),
+        RateBudget::new(&other, limit(9, LONG)),
+    ];
+    for _ in 0..20 {
+        assert_eq!(
+            check_all(&limiter, &budgets).await,
+            RateDecision::Allowed,
+            "a check of a fresh key"
+        );
+    }
+    allows(&limiter, &key, two, 2, "the key after 20 checks").await;
+    let checked = refused(
+        check_all(&limiter, &budgets).await,
+        "a check of the spent key",
+    );
+    assert_about(checked, LONG / 2, "a check of the spent key");
+    let acquired = refused(
+        acquire_all(&limiter, &budgets).await,
+        "a request on the spent key",
+    );
+    assert_about(acquired, LONG / 2, "a request on the spent key");
+    assert!(
+        (checked - acquired).abs() <= TOLERANCE,
+        "a check waits {checked}, a request {acquired}"
+    );
+    allows(
+        &limiter,
+        &other,
+        limit(9, LONG),
+        9,
+        "the other key after the checks and the refusal",
+    )
+    .await;
+}
+
+/// `N` concurrent requests drawing on a fresh narrow budget of burst `B` and a wider shared
+/// one: exactly `B` are allowed, and the wider budget is counted exactly `B` times.
+pub async fn concurrent_requests_on_several_budgets_are_atomic(
+    limiter: impl RateLimiter + 'static,
+) {
+    let limiter = Arc::new(limiter);
+    let (narrow, wide) = (fresh_key(), fresh_key());
+    let wide_limit = limit(CONCURRENT_BURST * 2, LONG);
+    let budgets = Arc::new(vec![
+        RateBudget::new(&wide, wide_limit),
+        RateBudget::new(&narrow, limit(CONCURRENT_BURST, LONG)),
+    ]);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENT {
+        let (limiter, budgets) = (Arc::clone(&limiter), Arc::clone(&budgets));
+        calls.spawn(async move { acquire_all(&*limiter, &budgets).await });
+    }
+    let mut allowed = 0;
+    while let Some(joined) = calls.join_next().await {
+        match joined {
+            Ok(RateDecision::Allowed) => allowed += 1,
+            Ok(RateDecision::Limited { .. }) => {}
+            Err(error) => panic!("a concurrent acquire_all panicked: {error}"),
+        }
+    }
+    assert_eq!(
+        allowed, CONCURRENT_BURST,
+        "{CONCURRENT} concurrent requests under a burst of {CONCURRENT_BURST} allowed {allowed}"
+    );
+    allows(
+        &*limiter,
+        &wide,
+        wide_limit,
+        CONCURRENT_BURST,
+        "the wide budget after the concurrent requests (refused ones were counted in it)",
+    )
+    .await;
+    refuses(&*limiter, &wide, wide_limit, "the wide budget, spent").await;
+}
+
 /// Runs every check, each on a fresh adapter from `fresh`; `advance` as for
 /// [`the_burst_refills_after_the_period`].
 pub async fn run_all<T, F, A>(mut fresh: F, advance: A)
@@ -323,6 +517,10 @@ where
     extreme_limits_are_accepted(fresh()).await;
     concurrent_requests_allow_exactly_the_burst(fresh()).await;
     unusual_keys_work(fresh()).await;
+    all_budgets_are_counted_together_or_not_at_all(fresh()).await;
+    a_budget_named_twice_is_counted_twice(fresh()).await;
+    checks_count_nothing(fresh()).await;
+    concurrent_requests_on_several_budgets_are_atomic(fresh()).await;
     the_burst_refills_after_the_period(fresh(), &advance).await;
     one_request_is_earned_back_after_retry_after(fresh(), &advance).await;
 }

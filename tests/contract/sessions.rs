@@ -44,6 +44,7 @@ pub async fn create_session_refuses_a_password_changed_or_an_account_deactivated
     store
         .change_password(
             user_id(1),
+            password_hash("user-1"),
             password_hash("changed"),
             None,
             at(50),
@@ -235,6 +236,7 @@ where
                 store
                     .change_password(
                         user_id(n),
+                        password_hash(&format!("user-{n}")),
                         password_hash("changed"),
                         None,
                         at(5),

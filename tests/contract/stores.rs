@@ -63,8 +63,8 @@
 //!   are none unless they predate the rule that `SessionStore::create` refuses an inactive
 //!   user: the checks can no longer make one).
 //! - `update` checks, in this order: `NotFound`, `StaleVersion`, `LastAdmin(System)`,
-//!   `LastAdmin(Tenant(_))`; `delete`: `NotFound`, `LastAdmin(System)`,
-//!   `LastAdmin(Tenant(_))`. An inactive administrator is no active administrator: demoting,
+//!   `LastAdmin(Tenant(_))`; `delete`: `NotFound`, `Changed` (with `expected_password`),
+//!   `LastAdmin(System)`, `LastAdmin(Tenant(_))`. An inactive administrator is no active administrator: demoting,
 //!   deleting or removing one is allowed even when no other exists, and they do not count as
 //!   "another" either. Which tenant `LastAdmin(Tenant(_))` names when several would lose
 //!   their last active admin at once is left open (the checks use one).
@@ -244,6 +244,9 @@ macro_rules! store_contract_tests {
             password_changed_at_is_when_the_password_was_last_set,
             reset_password_spends_every_other_reset_token_of_the_user,
             change_password_spends_the_users_unspent_reset_tokens,
+            change_password_with_a_stale_confirmation_writes_nothing_and_is_changed,
+            a_guarded_delete_with_a_stale_password_deletes_nothing_and_is_changed,
+            a_reset_racing_a_change_confirmed_against_the_old_password_never_loses_to_it,
             issue_action_token_for_a_stale_address_or_an_inactive_user_writes_nothing,
             an_issue_racing_an_address_change_leaves_no_live_token_for_the_old_address,
         );
@@ -767,6 +770,7 @@ where
     let revoked = store
         .change_password(
             user_id(1),
+            password_hash("user-1"),
             password_hash("new"),
             Some(session_id(1)),
             at(10),
@@ -810,6 +814,7 @@ where
     let revoked = store
         .change_password(
             user_id(1),
+            password_hash("new"),
             password_hash("newer"),
             None,
             at(20),
@@ -826,6 +831,7 @@ where
     let result = store
         .change_password(
             user_id(9),
+            password_hash("user-9"),
             password_hash("x"),
             None,
             at(30),

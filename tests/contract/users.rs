@@ -663,7 +663,7 @@ where
         ..event(2, AuditAction::UserDeleted)
     };
     as_users(&store)
-        .delete(user_id(1), Journal::of(deleted.clone()))
+        .delete(user_id(1), None, Journal::of(deleted.clone()))
         .await
         .expect("delete");
     assert_eq!(
@@ -724,7 +724,7 @@ where
     );
 
     let again = as_users(&store)
-        .delete(user_id(1), journal(3, AuditAction::UserDeleted))
+        .delete(user_id(1), None, journal(3, AuditAction::UserDeleted))
         .await;
     assert!(
         matches!(again, Err(StoreError::NotFound)),
@@ -736,7 +736,7 @@ where
         "a refused delete writes no journal"
     );
     let missing = as_users(&store)
-        .delete(user_id(9), journal(4, AuditAction::UserDeleted))
+        .delete(user_id(9), None, journal(4, AuditAction::UserDeleted))
         .await;
     assert!(
         matches!(missing, Err(StoreError::NotFound)),
@@ -757,7 +757,7 @@ where
     let last = insert(&store, user_n(1, Role::Admin, true)).await;
     insert(&store, user_n(2, Role::Admin, false)).await;
     let result = as_users(&store)
-        .delete(user_id(1), journal(1, AuditAction::UserDeleted))
+        .delete(user_id(1), None, journal(1, AuditAction::UserDeleted))
         .await;
     assert_refused(
         &store,
@@ -769,12 +769,12 @@ where
     )
     .await;
     as_users(&store)
-        .delete(user_id(2), Journal::default())
+        .delete(user_id(2), None, Journal::default())
         .await
         .expect("an inactive admin may be deleted");
     insert(&store, user_n(3, Role::Admin, true)).await;
     as_users(&store)
-        .delete(user_id(1), Journal::default())
+        .delete(user_id(1), None, Journal::default())
         .await
         .expect("allowed with another active system admin");
 
@@ -790,7 +790,7 @@ where
     add_member(&store, tenant_id(1), user_id(5), TenantRole::Admin, 1).await;
     let tenant_admin = find_user(&store, user_id(4)).await;
     let result = as_users(&store)
-        .delete(user_id(4), journal(2, AuditAction::UserDeleted))
+        .delete(user_id(4), None, journal(2, AuditAction::UserDeleted))
         .await;
     assert_refused(
         &store,
@@ -810,12 +810,12 @@ where
         "the membership stays"
     );
     as_users(&store)
-        .delete(user_id(5), Journal::default())
+        .delete(user_id(5), None, Journal::default())
         .await
         .expect("an inactive tenant admin may be deleted");
     add_member(&store, tenant_id(1), user_id(6), TenantRole::Admin, 2).await;
     as_users(&store)
-        .delete(user_id(4), Journal::default())
+        .delete(user_id(4), None, Journal::default())
         .await
         .expect("allowed with another active admin of the tenant");
     assert!(
@@ -2337,6 +2337,7 @@ where
     store
         .change_password(
             user_id(1),
+            password_hash("user-1"),
             password_hash("changed"),
             Some(session_id(1)),
             at(30),
@@ -2556,6 +2557,7 @@ where
     let unknown = store
         .change_password(
             user_id(9),
+            password_hash("user-9"),
             password_hash("nobody"),
             None,
             at(20),
@@ -2577,6 +2579,7 @@ where
     store
         .change_password(
             user_id(1),
+            password_hash("user-1"),
             password_hash("changed"),
             Some(session_id(1)),
             at(30),
@@ -2820,5 +2823,557 @@ where
         events(store.as_ref()).await.len(),
         issued,
         "a journal for every issued token only"
+    );
+}
+
+/// Panics unless Ada (`user_id(1)`) is exactly `before`, with the password hash `hash`, her
+/// sessions `live` unrevoked and her reset token `token(1)` unspent, and no event and no
+/// message is stored: what a refused `change_password` leaves. `why` names the case.
+async fn assert_change_refused<S: Store>(
+    store: &S,
+    result: Result<Vec<SessionId>, StoreError>,
+    before: &User,
+    hash: &str,
+    live: &[u128],
+    why: &str,
+) {
+    assert!(
+        matches!(result, Err(StoreError::Changed)),
+        "{why}: expected Changed, got {result:?}"
+    );
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("the user exists");
+    assert_eq!(
+        credentials.password_hash,
+        password_hash(hash),
+        "{why}: the hash stays"
+    );
+    assert_eq!(
+        &credentials.user, before,
+        "{why}: nothing written (version, updated_at, password_changed_at)"
+    );
+    for &n in live {
+        assert_eq!(
+            find_session(store, session_id(n)).await.revoked_at,
+            None,
+            "{why}: session {n} is not revoked"
+        );
+    }
+    assert_eq!(
+        used_at(store, 1).await,
+        None,
+        "{why}: the reset token is not spent"
+    );
+    assert_no_events(store, why).await;
+    assert_no_mail(store, why).await;
+}
+
+/// `change_password` re-checks, inside its transaction, what the caller confirmed: with an
+/// `expected` hash that is not (or no longer) the user's (a reset or another change came in
+/// between), for an inactive user, or keeping a session that is revoked, another user's or
+/// unknown, it is `Changed` and writes nothing (not the hash, the version or
+/// `password_changed_at`; no session revoked, no reset token spent, no event, no mail). With
+/// the user's hash, active, keeping a session of theirs that is unrevoked (expired or not),
+/// it changes the password as before.
+pub async fn change_password_with_a_stale_confirmation_writes_nothing_and_is_changed<S>(store: S)
+where
+    S: Store,
+{
+    let changing = |n| {
+        mailing(
+            n,
+            AuditAction::UserPasswordChanged,
+            MailKind::PasswordChanged,
+        )
+    };
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, new_user(2, "bob@example.com", "bob")).await;
+    let cyrus = insert(&store, user_n(3, Role::User, false)).await;
+    // Ada's sessions: 1 live, 2 revoked, 3 expired but never revoked; Bob's: 4.
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    create(&store, new_session(2, user_id(1), 0, 1000)).await;
+    create(&store, new_session(3, user_id(1), 0, 5)).await;
+    create(&store, new_session(4, user_id(2), 0, 1000)).await;
+    assert!(
+        store
+            .revoke(user_id(1), session_id(2), at(2), Journal::default())
+            .await
+            .expect("revoke")
+    );
+    issue(
+        &store,
+        action_token(1, user_id(1), ActionPurpose::ResetPassword, 0, 1000),
+    )
+    .await;
+    let before = find_user(&store, user_id(1)).await;
+
+    let refused: [(&str, u128, Option<u128>, &str); 5] = [
+        (
+            "never-the-users",
+            1,
+            Some(1),
+            "a hash that is not the user's",
+        ),
+        ("user-1", 1, Some(2), "keeping a revoked session"),
+        ("user-1", 1, Some(4), "keeping another user's session"),
+        ("user-1", 1, Some(99), "keeping an unknown session"),
+        ("user-3", 3, None, "an inactive user"),
+    ];
+    for (n, (expected, user, keep, why)) in (1..).zip(refused) {
+        let result = store
+            .change_password(
+                user_id(user),
+                password_hash(expected),
+                password_hash("attacker"),
+                keep.map(session_id),
+                at(20),
+                changing(n),
+            )
+            .await;
+        assert_change_refused(&store, result, &before, "user-1", &[1, 3], why).await;
+        assert_eq!(
+            find_user(&store, user_id(3)).await,
+            cyrus,
+            "{why}: the inactive user is untouched"
+        );
+        assert_eq!(find_session(&store, session_id(4)).await.revoked_at, None);
+    }
+
+    // The race: Ada's password is confirmed by whoever holds session 1; the owner resets it
+    // meanwhile (ending session 1). The change confirmed against the old hash is refused,
+    // with or without the session it came from.
+    issue(
+        &store,
+        action_token(2, user_id(1), ActionPurpose::ResetPassword, 25, 1000),
+    )
+    .await;
+    store
+        .reset_password(
+            &token(2),
+            user_id(1),
+            password_hash("owner"),
+            at(30),
+            Journal::default(),
+        )
+        .await
+        .expect("reset_password")
+        .expect("the token is spendable");
+    let after_reset = find_user(&store, user_id(1)).await;
+    for keep in [Some(session_id(1)), None] {
+        let result = store
+            .change_password(
+                user_id(1),
+                password_hash("user-1"),
+                password_hash("attacker"),
+                keep,
+                at(31),
+                changing(31),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::Changed)),
+            "a change confirmed before a reset, keeping {keep:?}: expected Changed, got \
+             {result:?}"
+        );
+        let credentials = store
+            .find_credentials_by_id(user_id(1))
+            .await
+            .expect("find_credentials_by_id")
+            .expect("the user exists");
+        assert_eq!(credentials.password_hash, password_hash("owner"));
+        assert_eq!(credentials.user, after_reset, "nothing written");
+    }
+
+    // The owner signs in with the new password and changes it again; a change confirmed
+    // against the password set by the reset is refused too.
+    let mut owner = new_session(5, user_id(1), 32, 1000);
+    owner.verified_password = password_hash("owner");
+    create(&store, owner).await;
+    store
+        .change_password(
+            user_id(1),
+            password_hash("owner"),
+            password_hash("owner-2"),
+            Some(session_id(5)),
+            at(40),
+            Journal::default(),
+        )
+        .await
+        .expect("the owner's change");
+    let after_change = find_user(&store, user_id(1)).await;
+    let result = store
+        .change_password(
+            user_id(1),
+            password_hash("owner"),
+            password_hash("attacker"),
+            Some(session_id(5)),
+            at(41),
+            changing(41),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Changed)),
+        "a change confirmed before another change: expected Changed, got {result:?}"
+    );
+    assert_eq!(find_user(&store, user_id(1)).await, after_change);
+    assert_no_events(&store, "refused changes write no journal").await;
+    assert_no_mail(&store, "refused changes queue no mail").await;
+
+    // The happy path, keeping an expired session that was never revoked (its access token
+    // may outlive it).
+    let mut expiring = new_session(6, user_id(1), 42, 43);
+    expiring.verified_password = password_hash("owner-2");
+    create(&store, expiring).await;
+    let revoked = store
+        .change_password(
+            user_id(1),
+            password_hash("owner-2"),
+            password_hash("newest"),
+            Some(session_id(6)),
+            at(50),
+            changing(50),
+        )
+        .await
+        .expect("a change confirmed against the current hash");
+    assert_eq!(revoked, vec![session_id(5)]);
+    let credentials = store
+        .find_credentials_by_id(user_id(1))
+        .await
+        .expect("find_credentials_by_id")
+        .expect("the user exists");
+    assert_eq!(credentials.password_hash, password_hash("newest"));
+    assert_eq!(credentials.user.password_changed_at, at(50));
+    assert_eq!(credentials.user.version, after_change.version + 1);
+    assert_eq!(find_session(&store, session_id(6)).await.revoked_at, None);
+    assert_eq!(event_ids(&store).await, vec![event_id(50)]);
+    assert_eq!(claimed_ids(&store, LATER).await, vec![mail_id(50)]);
+}
+
+/// `delete` with `expected_password` (a self-service deletion) re-checks it inside its
+/// transaction: a hash that is no longer the user's (reset or changed since it was
+/// confirmed), or an inactive user, is `Changed`, checked before the administrator guards,
+/// and deletes nothing (the user, their sessions, tokens and memberships stay; no event).
+/// With the user's current hash it deletes as an administrator's deletion does; an unknown
+/// user is `NotFound`; without `expected_password` the inactive user is deleted.
+pub async fn a_guarded_delete_with_a_stale_password_deletes_nothing_and_is_changed<S>(store: S)
+where
+    S: Store,
+{
+    insert(&store, new_user(1, "ada@example.com", "ada")).await;
+    insert(&store, user_n(2, Role::Admin, true)).await;
+    insert(&store, user_n(3, Role::User, false)).await;
+    create(&store, new_session(1, user_id(1), 0, 1000)).await;
+    create_tenant(&store, new_tenant(1, "lab", 0), None).await;
+    add_member(&store, tenant_id(1), user_id(1), TenantRole::Member, 1).await;
+    issue(
+        &store,
+        action_token(1, user_id(1), ActionPurpose::VerifyEmail, 0, 1000),
+    )
+    .await;
+    issue(
+        &store,
+        action_token(2, user_id(1), ActionPurpose::ResetPassword, 0, 1000),
+    )
+    .await;
+    let refused = |user: u128, expected: &'static str, n: u128| {
+        let store = store.clone();
+        async move {
+            as_users(&store)
+                .delete(
+                    user_id(user),
+                    Some(password_hash(expected)),
+                    journal(n, AuditAction::UserDeleted),
+                )
+                .await
+        }
+    };
+    let assert_ada_stays = |why: &'static str| {
+        let store = store.clone();
+        async move {
+            assert!(
+                store.find_by_id(user_id(1)).await.expect("find").is_some(),
+                "{why}: the user stays"
+            );
+            assert!(
+                as_sessions(&store)
+                    .find(session_id(1))
+                    .await
+                    .expect("find")
+                    .is_some(),
+                "{why}: the session stays"
+            );
+            assert!(
+                store
+                    .find_action_token(&token(1))
+                    .await
+                    .expect("find_action_token")
+                    .is_some(),
+                "{why}: the tokens stay"
+            );
+            assert_eq!(
+                store
+                    .role_of(tenant_id(1), user_id(1))
+                    .await
+                    .expect("role_of"),
+                Some(TenantRole::Member),
+                "{why}: the membership stays"
+            );
+            assert_no_events(&store, why).await;
+        }
+    };
+
+    // Confirmed, then the owner resets the password: the deletion is refused.
+    store
+        .reset_password(
+            &token(2),
+            user_id(1),
+            password_hash("owner"),
+            at(10),
+            Journal::default(),
+        )
+        .await
+        .expect("reset_password")
+        .expect("the token is spendable");
+    let result = refused(1, "user-1", 1).await;
+    assert!(
+        matches!(result, Err(StoreError::Changed)),
+        "a deletion confirmed before a reset: expected Changed, got {result:?}"
+    );
+    assert_ada_stays("a deletion confirmed before a reset").await;
+
+    // Confirmed, then the password is changed: refused too.
+    store
+        .change_password(
+            user_id(1),
+            password_hash("owner"),
+            password_hash("owner-2"),
+            None,
+            at(20),
+            Journal::default(),
+        )
+        .await
+        .expect("change_password");
+    let result = refused(1, "owner", 2).await;
+    assert!(
+        matches!(result, Err(StoreError::Changed)),
+        "a deletion confirmed before a change: expected Changed, got {result:?}"
+    );
+    assert_ada_stays("a deletion confirmed before a change").await;
+
+    // The last active system administrator: the stale password is reported first.
+    let admin = find_user(&store, user_id(2)).await;
+    let result = refused(2, "never-the-users", 3).await;
+    assert!(
+        matches!(result, Err(StoreError::Changed)),
+        "a stale password before the last-administrator guard: expected Changed, got \
+         {result:?}"
+    );
+    let result = refused(2, "user-2", 4).await;
+    assert!(
+        matches!(result, Err(StoreError::LastAdmin(LastAdmin::System))),
+        "with the right password, the guard: expected LastAdmin(System), got {result:?}"
+    );
+    assert_eq!(
+        find_user(&store, user_id(2)).await,
+        admin,
+        "nothing written"
+    );
+
+    // An inactive user, with the right password.
+    let result = refused(3, "user-3", 5).await;
+    assert!(
+        matches!(result, Err(StoreError::Changed)),
+        "an inactive user: expected Changed, got {result:?}"
+    );
+    assert!(
+        store.find_by_id(user_id(3)).await.expect("find").is_some(),
+        "the inactive user stays"
+    );
+    let result = refused(9, "user-9", 6).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "an unknown user: expected NotFound, got {result:?}"
+    );
+    assert_ada_stays("refused deletions").await;
+
+    // An administrator's deletion checks no password.
+    as_users(&store)
+        .delete(user_id(3), None, Journal::default())
+        .await
+        .expect("an administrator deletes an inactive user");
+    assert_eq!(store.find_by_id(user_id(3)).await.expect("find"), None);
+
+    // With the password as it is now, Ada's own deletion goes through.
+    as_users(&store)
+        .delete(
+            user_id(1),
+            Some(password_hash("owner-2")),
+            journal(7, AuditAction::UserDeleted),
+        )
+        .await
+        .expect("a deletion confirmed against the current hash");
+    assert_eq!(store.find_by_id(user_id(1)).await.expect("find"), None);
+    assert_eq!(
+        as_sessions(&store).find(session_id(1)).await.expect("find"),
+        None,
+        "the session went with the user"
+    );
+    assert_eq!(event_ids(&store).await, vec![event_id(7)]);
+}
+
+/// A password reset racing a `change_password` confirmed against the old hash (what someone
+/// who stole a session and knows the old password would keep in flight): of the two, exactly
+/// one takes effect, and the change never commits after the reset. Either the reset comes
+/// first (and the change is `Changed`, the reset's hash stays, the stolen session stays
+/// revoked), or the change does (and spends the reset token, so the reset is refused). And
+/// two changes confirmed against the same hash: exactly one commits, the other is `Changed`.
+/// Each journal is written only with its change. Repeated over 16 users so that the calls
+/// really overlap.
+pub async fn a_reset_racing_a_change_confirmed_against_the_old_password_never_loses_to_it<S>(
+    store: S,
+) where
+    S: Store,
+{
+    const ROUNDS: u128 = 16;
+    let store = std::sync::Arc::new(store);
+    let mut expected_events = Vec::new();
+    for n in 1..=ROUNDS {
+        insert(
+            store.as_ref(),
+            new_user(n, &format!("user{n}@example.com"), &format!("user{n}")),
+        )
+        .await;
+        create(store.as_ref(), new_session(n, user_id(n), 0, 1000)).await;
+        issue(
+            store.as_ref(),
+            action_token(n, user_id(n), ActionPurpose::ResetPassword, 0, 1000),
+        )
+        .await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let reset = tokio::spawn({
+            let (store, start) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&start));
+            async move {
+                start.wait().await;
+                store
+                    .reset_password(
+                        &token(n),
+                        user_id(n),
+                        password_hash("reset"),
+                        at(10),
+                        journal(100 * n + 1, AuditAction::UserPasswordReset),
+                    )
+                    .await
+            }
+        });
+        let change = tokio::spawn({
+            let (store, start) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&start));
+            async move {
+                start.wait().await;
+                store
+                    .change_password(
+                        user_id(n),
+                        password_hash(&format!("user-{n}")),
+                        password_hash("attacker"),
+                        Some(session_id(n)),
+                        at(10),
+                        journal(100 * n + 2, AuditAction::UserPasswordChanged),
+                    )
+                    .await
+            }
+        });
+        let reset = reset.await.expect("task").expect("reset_password");
+        let change = change.await.expect("task");
+        let stored = store
+            .find_credentials_by_id(user_id(n))
+            .await
+            .expect("find_credentials_by_id")
+            .expect("the user exists")
+            .password_hash;
+        match (reset, change) {
+            (Some(revoked), Err(StoreError::Changed)) => {
+                assert_eq!(stored, password_hash("reset"), "user {n}: the reset stays");
+                assert_eq!(revoked, vec![session_id(n)], "user {n}");
+                assert_eq!(
+                    find_session(store.as_ref(), session_id(n)).await.revoked_at,
+                    Some(at(10)),
+                    "user {n}: the stolen session stays revoked"
+                );
+                expected_events.push(event_id(100 * n + 1));
+            }
+            (None, Ok(revoked)) => {
+                assert_eq!(stored, password_hash("attacker"), "user {n}");
+                assert!(revoked.is_empty(), "user {n}: {revoked:?}");
+                assert_eq!(
+                    used_at(store.as_ref(), n).await,
+                    Some(at(10)),
+                    "user {n}: the change came first and spent the reset token"
+                );
+                expected_events.push(event_id(100 * n + 2));
+            }
+            (reset, change) => panic!(
+                "user {n}: exactly one of the reset and the change takes effect, got \
+                 reset {reset:?} and change {change:?}"
+            ),
+        }
+    }
+    for n in ROUNDS + 1..=2 * ROUNDS {
+        insert(
+            store.as_ref(),
+            new_user(n, &format!("user{n}@example.com"), &format!("user{n}")),
+        )
+        .await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let changes: Vec<_> = [1, 2]
+            .map(|i| {
+                let (store, start) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&start));
+                tokio::spawn(async move {
+                    start.wait().await;
+                    store
+                        .change_password(
+                            user_id(n),
+                            password_hash(&format!("user-{n}")),
+                            password_hash(&format!("change-{i}")),
+                            None,
+                            at(20),
+                            journal(100 * n + i, AuditAction::UserPasswordChanged),
+                        )
+                        .await
+                })
+            })
+            .into_iter()
+            .collect();
+        let mut won = Vec::new();
+        for (i, change) in (1..).zip(changes) {
+            match change.await.expect("task") {
+                Ok(_) => won.push(i),
+                Err(StoreError::Changed) => {}
+                Err(other) => panic!("user {n}: expected Ok or Changed, got {other:?}"),
+            }
+        }
+        let [winner] = won.as_slice() else {
+            panic!("user {n}: exactly one of two changes of the same hash commits: {won:?}");
+        };
+        let stored = store
+            .find_credentials_by_id(user_id(n))
+            .await
+            .expect("find_credentials_by_id")
+            .expect("the user exists")
+            .password_hash;
+        assert_eq!(
+            stored,
+            password_hash(&format!("change-{winner}")),
+            "user {n}"
+        );
+        expected_events.push(event_id(100 * n + winner));
+    }
+    let mut stored = event_ids(store.as_ref()).await;
+    stored.sort();
+    expected_events.sort();
+    assert_eq!(
+        stored, expected_events,
+        "a journal with each change that took effect only"
     );
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::ports::{Clock, RateDecision, RateLimit, RateLimitError, RateLimiter};
+use domain::ports::{Clock, RateBudget, RateDecision, RateLimit, RateLimitError, RateLimiter};
 
 /// Below this many keys the map is never swept for idle keys.
 const MIN_SWEEP_LEN: usize = 1024;
@@ -117,7 +117,10 @@ impl Arrivals {
 /// with a whole burst, which is the price of the bound.
 ///
 /// The decision and the update are made under one lock, held for a map operation only (never
-/// across an `.await`), so concurrent requests are each counted once. Never fails.
+/// across an `.await`), so concurrent requests are each counted once; the budgets of one
+/// [`acquire_all`](RateLimiter::acquire_all) are decided and counted together under it, and
+/// [`check_all`](RateLimiter::check_all) decides the same way and writes nothing. Never
+/// fails.
 pub struct MemoryRateLimiter {
     clock: Arc<dyn Clock>,
     capacity: usize,
@@ -177,23 +180,53 @@ impl MemoryRateLimiter {
 
     /// The decision for one request of `key` under `limit`, counted if allowed.
     fn decide(&self, key: &str, limit: RateLimit) -> RateDecision {
-        let gcra = Gcra::of(limit);
+        self.decide_all(&[(key, limit)], true)
+    }
+
+    /// The decision for one request drawing on every budget of `budgets`, under one lock:
+    /// allowed when each allows it (then, if `count`, counted in each), else refused with the
+    /// longest wait and counted in none. A key named twice is counted twice, in order.
+    fn decide_all(&self, budgets: &[(&str, RateLimit)], count: bool) -> RateDecision {
         let now = instant_nanos(self.clock.now());
         let mut arrivals = self.lock();
-        let held = arrivals.map.get(key).copied();
-        let tat = held.map_or(now, |tat| tat.max(now));
-        let ahead = tat + gcra.interval - now;
-        if ahead > gcra.tolerance {
+        // The TATs this request would leave, by key, in the order first named.
+        let mut leaves: Vec<(&str, Nanos)> = Vec::with_capacity(budgets.len());
+        let mut wait: Option<Nanos> = None;
+        for &(key, limit) in budgets {
+            let gcra = Gcra::of(limit);
+            let earlier = leaves.iter().position(|(named, _)| *named == key);
+            let held = match earlier {
+                Some(index) => Some(leaves[index].1),
+                None => arrivals.map.get(key).copied(),
+            };
+            let tat = held.map_or(now, |tat| tat.max(now));
+            let ahead = tat + gcra.interval - now;
+            if ahead > gcra.tolerance {
+                let over = ahead - gcra.tolerance;
+                wait = Some(wait.map_or(over, |longest| longest.max(over)));
+                continue;
+            }
+            match earlier {
+                Some(index) => leaves[index].1 = now + ahead,
+                None => leaves.push((key, now + ahead)),
+            }
+        }
+        if let Some(wait) = wait {
             return RateDecision::Limited {
-                retry_after: delta(ahead - gcra.tolerance),
+                retry_after: delta(wait),
             };
         }
-        if held.is_none()
-            && (arrivals.map.len() >= arrivals.sweep_at || arrivals.map.len() >= self.capacity)
-        {
-            arrivals.make_room(now, self.capacity);
+        if count {
+            for (key, tat) in leaves {
+                if !arrivals.map.contains_key(key)
+                    && (arrivals.map.len() >= arrivals.sweep_at
+                        || arrivals.map.len() >= self.capacity)
+                {
+                    arrivals.make_room(now, self.capacity);
+                }
+                arrivals.map.insert(key.to_owned(), tat);
+            }
         }
-        arrivals.map.insert(key.to_owned(), now + ahead);
         RateDecision::Allowed
     }
 
@@ -204,10 +237,27 @@ impl MemoryRateLimiter {
     }
 }
 
+/// `budgets` as the pairs [`MemoryRateLimiter::decide_all`] takes, each limit mapped by
+/// `limit`.
+fn pairs(budgets: &[RateBudget], limit: impl Fn(RateLimit) -> RateLimit) -> Vec<(&str, RateLimit)> {
+    budgets
+        .iter()
+        .map(|budget| (budget.key.as_str(), limit(budget.limit)))
+        .collect()
+}
+
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
     async fn acquire(&self, key: &str, limit: RateLimit) -> Result<RateDecision, RateLimitError> {
         Ok(self.decide(key, limit))
+    }
+
+    async fn acquire_all(&self, budgets: &[RateBudget]) -> Result<RateDecision, RateLimitError> {
+        Ok(self.decide_all(&pairs(budgets, |limit| limit), true))
+    }
+
+    async fn check_all(&self, budgets: &[RateBudget]) -> Result<RateDecision, RateLimitError> {
+        Ok(self.decide_all(&pairs(budgets, |limit| limit), false))
     }
 }
 
@@ -367,6 +417,34 @@ impl<P: RateLimiter> RateLimiter for FallbackRateLimiter<P> {
         Ok(self
             .fallback
             .decide(key, stricter_limit(limit, self.divisor)))
+    }
+
+    async fn acquire_all(&self, budgets: &[RateBudget]) -> Result<RateDecision, RateLimitError> {
+        if self.should_call_primary() {
+            match self.primary.acquire_all(budgets).await {
+                Ok(decision) => {
+                    self.primary_answered();
+                    return Ok(decision);
+                }
+                Err(error) => self.primary_failed(&error),
+            }
+        }
+        let strict = pairs(budgets, |limit| stricter_limit(limit, self.divisor));
+        Ok(self.fallback.decide_all(&strict, true))
+    }
+
+    async fn check_all(&self, budgets: &[RateBudget]) -> Result<RateDecision, RateLimitError> {
+        if self.should_call_primary() {
+            match self.primary.check_all(budgets).await {
+                Ok(decision) => {
+                    self.primary_answered();
+                    return Ok(decision);
+                }
+                Err(error) => self.primary_failed(&error),
+            }
+        }
+        let strict = pairs(budgets, |limit| stricter_limit(limit, self.divisor));
+        Ok(self.fallback.decide_all(&strict, false))
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use adapters_memory::{FallbackRateLimiter, MemoryRateLimiter, stricter_limit};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::ports::{Clock, RateDecision, RateLimit, RateLimitError, RateLimiter};
+use domain::ports::{Clock, RateBudget, RateDecision, RateLimit, RateLimitError, RateLimiter};
 use ums_tests::contract::ratelimit as contract;
 use uuid::Uuid;
 
@@ -119,6 +119,26 @@ mod shared_contract {
     #[tokio::test]
     async fn unusual_keys_work() {
         contract::unusual_keys_work(fresh().0).await;
+    }
+
+    #[tokio::test]
+    async fn all_budgets_are_counted_together_or_not_at_all() {
+        contract::all_budgets_are_counted_together_or_not_at_all(fresh().0).await;
+    }
+
+    #[tokio::test]
+    async fn a_budget_named_twice_is_counted_twice() {
+        contract::a_budget_named_twice_is_counted_twice(fresh().0).await;
+    }
+
+    #[tokio::test]
+    async fn checks_count_nothing() {
+        contract::checks_count_nothing(fresh().0).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_requests_on_several_budgets_are_atomic() {
+        contract::concurrent_requests_on_several_budgets_are_atomic(fresh().0).await;
     }
 
     #[tokio::test]
@@ -242,9 +262,8 @@ struct Switchable {
 #[derive(Debug, Clone)]
 struct Primary(Arc<Switchable>);
 
-#[async_trait]
-impl RateLimiter for Primary {
-    async fn acquire(&self, _: &str, _: RateLimit) -> Result<RateDecision, RateLimitError> {
+impl Primary {
+    fn answer(&self) -> Result<RateDecision, RateLimitError> {
         self.0.calls.fetch_add(1, Ordering::SeqCst);
         if self.0.failing.load(Ordering::SeqCst) {
             Err(RateLimitError(Box::new(std::io::Error::other(
@@ -253,6 +272,21 @@ impl RateLimiter for Primary {
         } else {
             Ok(RateDecision::Allowed)
         }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for Primary {
+    async fn acquire(&self, _: &str, _: RateLimit) -> Result<RateDecision, RateLimitError> {
+        self.answer()
+    }
+
+    async fn acquire_all(&self, _: &[RateBudget]) -> Result<RateDecision, RateLimitError> {
+        self.answer()
+    }
+
+    async fn check_all(&self, _: &[RateBudget]) -> Result<RateDecision, RateLimitError> {
+        self.answer()
     }
 }
 
@@ -397,4 +431,79 @@ async fn the_fallback_enforces_the_stricter_limit() {
             "{asked:?} falls back to {strict:?}"
         );
     }
+}
+
+/// Several budgets while the primary fails: each at the stricter limit, counted together or
+/// not at all, and checks count nothing; the primary answers every kind of call while up.
+#[tokio::test]
+async fn the_fallback_decides_several_budgets_together() {
+    let clock = ManualClock::new();
+    let primary = Arc::new(Switchable::default());
+    let limiter = FallbackRateLimiter::new(Primary(primary.clone()), clock.clone(), 4)
+        .with_probe_interval(TimeDelta::hours(1));
+    let (narrow, wide) = (key(), key());
+    // A quarter: 2 at once for the narrow budget, 8 for the wide one.
+    let budgets = [
+        RateBudget::new(&narrow, limit(8, TimeDelta::minutes(1))),
+        RateBudget::new(&wide, limit(32, TimeDelta::minutes(1))),
+    ];
+    for _ in 0..3 {
+        assert_eq!(
+            limiter.acquire_all(&budgets).await.unwrap(),
+            RateDecision::Allowed
+        );
+        assert_eq!(
+            limiter.check_all(&budgets).await.unwrap(),
+            RateDecision::Allowed
+        );
+    }
+    assert_eq!(
+        primary.calls.load(Ordering::SeqCst),
+        6,
+        "the primary decides"
+    );
+
+    primary.failing.store(true, Ordering::SeqCst);
+    for _ in 0..10 {
+        assert_eq!(
+            limiter.check_all(&budgets).await.unwrap(),
+            RateDecision::Allowed,
+            "checks count nothing"
+        );
+    }
+    assert!(limiter.is_degraded());
+    for _ in 0..2 {
+        assert_eq!(
+            limiter.acquire_all(&budgets).await.unwrap(),
+            RateDecision::Allowed
+        );
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            limiter.acquire_all(&budgets).await.unwrap(),
+            limited(TimeDelta::seconds(30)),
+            "the narrow budget at a quarter of the rate"
+        );
+    }
+    assert_eq!(
+        limiter.check_all(&budgets).await.unwrap(),
+        limited(TimeDelta::seconds(30))
+    );
+    // The wide budget was counted twice of its 8, not by the refusals.
+    let wide_strict = limit(32, TimeDelta::minutes(1));
+    for _ in 0..6 {
+        assert_eq!(
+            decide(&limiter, &wide, wide_strict).await,
+            RateDecision::Allowed
+        );
+    }
+    assert!(matches!(
+        decide(&limiter, &wide, wide_strict).await,
+        RateDecision::Limited { .. }
+    ));
+    assert_eq!(
+        primary.calls.load(Ordering::SeqCst),
+        7,
+        "a primary known to be down was called again within the probe interval"
+    );
 }

@@ -234,8 +234,9 @@ fn the_schema_has_what_the_adapter_relies_on() {
         "CREATE UNIQUE INDEX service_accounts_name_key ON public.service_accounts USING btree (lower(name))",
         "CREATE UNIQUE INDEX service_accounts_client_id_key ON public.service_accounts USING btree (client_id)",
         "CHECK ((secret_hash ~ '^[0-9a-f]{64}$'::text))",
-        // Password age: no default, every insert gives it.
-        "column users.password_changed_at timestamp with time zone NO -",
+        // Password age: this release always writes it; the default serves inserts of a
+        // previous release during a rolling deploy.
+        "column users.password_changed_at timestamp with time zone NO now()",
     ] {
         assert!(schema.contains(expected), "{expected:?} in\n{schema}");
     }

@@ -328,11 +328,47 @@ fn update_user(
     Ok(UserUpdate { user, revoked })
 }
 
+/// Whether `session` is an unrevoked session (expired or not) of `user`.
+fn session_is_unrevoked(
+    conn: &mut PgConnection,
+    user: Uuid,
+    session: SessionId,
+) -> Result<bool, TxError> {
+    Ok(select(exists(
+        sessions::table
+            .find(*session.as_uuid())
+            .filter(sessions::user_id.eq(user))
+            .filter(sessions::revoked_at.is_null()),
+    ))
+    .get_result(conn)?)
+}
+
 /// [`UserStore::delete`] inside its transaction; see [`guards`] for the locks.
-fn delete_user(conn: &mut PgConnection, id: Uuid, journal: &Journal) -> Result<(), TxError> {
+fn delete_user(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected_password: Option<&PasswordHash>,
+    journal: &Journal,
+) -> Result<(), TxError> {
     guards::lock_system_admins(conn)?;
     let locked = guards::lock_admin_tenants(conn, id)?;
     let current = lock_user(conn, id)?.ok_or(StoreError::NotFound)?;
+    // A self-service deletion, only while the password it confirmed is still the user's and
+    // the user active. The row is locked `FOR UPDATE` now (a reset, a password change or a
+    // deactivation that committed before is seen, one that comes later waits), so this read
+    // is the row as it will be deleted.
+    if let Some(expected) = expected_password {
+        let unchanged: bool = select(exists(
+            users::table
+                .find(id)
+                .filter(users::password_hash.eq(expected.as_str()))
+                .filter(users::is_active),
+        ))
+        .get_result(conn)?;
+        if !unchanged {
+            return Err(StoreError::Changed.into());
+        }
+    }
     let administered = guards::recheck_admin_tenants(conn, id, &locked)?;
     if current.is_active {
         if current.role == Role::Admin {
@@ -445,9 +481,16 @@ impl UserStore for PostgresStore {
     }
 
     #[tracing::instrument(name = "postgres.users.delete", level = "debug", skip_all, fields(user_id = %id))]
-    async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        id: UserId,
+        expected_password: Option<PasswordHash>,
+        journal: Journal,
+    ) -> Result<(), StoreError> {
         self.run(move |conn| {
-            retrying_transaction(conn, |conn| delete_user(conn, *id.as_uuid(), &journal))
+            retrying_transaction(conn, |conn| {
+                delete_user(conn, *id.as_uuid(), expected_password.as_ref(), &journal)
+            })
         })
         .await
     }
@@ -482,6 +525,7 @@ impl UserStore for PostgresStore {
     async fn change_password(
         &self,
         id: UserId,
+        expected: PasswordHash,
         hash: PasswordHash,
         keep: Option<SessionId>,
         at: DateTime<Utc>,
@@ -490,16 +534,43 @@ impl UserStore for PostgresStore {
         self.run(move |conn| {
             transaction(conn, |conn| {
                 let id = *id.as_uuid();
-                let updated = diesel::update(users::table.find(id))
-                    .set((
-                        users::password_hash.eq(hash.as_str()),
-                        users::password_changed_at.eq(at),
-                        users::version.eq(users::version + 1),
-                        users::updated_at.eq(at),
-                    ))
-                    .execute(conn)?;
+                // Only while the hash the caller confirmed the password against is still the
+                // user's, and the user active: a change confirmed against a password that a
+                // reset replaced meanwhile must not take the account back. The UPDATE locks
+                // the user's row until commit, as a reset, another change or a deactivation
+                // does before it revokes sessions: one that committed first is seen here
+                // (READ COMMITTED re-evaluates the condition on the row it waited for) and
+                // refuses this change; one that comes later waits for this one to commit (and
+                // a later change confirmed against the old hash is then refused in turn).
+                let updated = diesel::update(
+                    users::table
+                        .find(id)
+                        .filter(users::password_hash.eq(expected.as_str()))
+                        .filter(users::is_active),
+                )
+                .set((
+                    users::password_hash.eq(hash.as_str()),
+                    users::password_changed_at.eq(at),
+                    users::version.eq(users::version + 1),
+                    users::updated_at.eq(at),
+                ))
+                .execute(conn)?;
                 if updated == 0 {
-                    return Err(StoreError::NotFound.into());
+                    let found: bool = select(exists(users::table.find(id))).get_result(conn)?;
+                    return Err(if found {
+                        StoreError::Changed
+                    } else {
+                        StoreError::NotFound
+                    }
+                    .into());
+                }
+                // And only from a session that is still the user's and unrevoked. Read under
+                // the user's row lock, so no reset (which takes it first) can end it between
+                // this read and the commit. Returning the error rolls the update back.
+                if let Some(keep) = keep
+                    && !session_is_unrevoked(conn, id, keep)?
+                {
+                    return Err(StoreError::Changed.into());
                 }
                 let revoked = revoke_sessions(conn, id, keep, at)?;
                 // A reset link mailed before must not set the password over this one. The

@@ -858,7 +858,7 @@ mod last_admin_races {
                                     .await
                                     .map(drop)
                             }
-                            _ => UserStore::delete(&store, target, journal).await,
+                            _ => UserStore::delete(&store, target, None, journal).await,
                         }
                     }
                 }

@@ -4,34 +4,62 @@
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use deadpool_redis::redis;
-use domain::ports::{RateDecision, RateLimit, RateLimitError, RateLimiter};
+use domain::ports::{RateBudget, RateDecision, RateLimit, RateLimitError, RateLimiter};
 
 use crate::{RedisClient, RedisError};
 
-/// `KEYS[1]` the key's theoretical arrival time (TAT, microseconds since the epoch on the
-/// server's clock); `ARGV[1]` the emission interval and `ARGV[2]` the tolerance, both positive
-/// microseconds. A missing key, one holding something other than a number, or a TAT in the
-/// past stand for "now". The request is allowed when the TAT it would leave is at most the
-/// tolerance ahead of now: the TAT is then written, expiring when it passes (after which the
-/// key is idle, as if absent). Otherwise nothing is written. Replies `{1, 0}` when allowed,
-/// `{0, retry_after_micros}` when not.
+/// `KEYS` the budgets' keys, each holding its theoretical arrival time (TAT, microseconds
+/// since the epoch on the server's clock); `ARGV[1]` `1` to count an allowed request or `0`
+/// only to decide; then for each key in order its emission interval and its tolerance, both
+/// positive microseconds. A missing key, one holding something other than a number, or a TAT
+/// in the past stand for "now". The request is allowed when, for every key in order, the TAT
+/// it would leave is at most the tolerance ahead of now (a key named twice is counted twice).
+/// Only then, and only when counting, every new TAT is written, expiring when it passes
+/// (after which the key is idle, as if absent); otherwise nothing is written. Replies
+/// `{1, 0}` when allowed, `{0, retry_after_micros}` (the longest wait of the spent keys) when
+/// not.
+///
+/// `redis.replicate_commands()` comes first: a script that writes after `TIME` (a
+/// non-deterministic command) is refused by Redis before 5 unless its effects, not the
+/// script, are replicated; from Redis 5 that is the default and the call is a no-op.
 ///
 /// Numbers are Lua doubles: microseconds since the epoch plus a century (under 2^53) are exact,
 /// and they are passed to Redis formatted with `%.0f` (a bare number argument may be written in
 /// exponent notation, or rounded to 14 digits).
-const ACQUIRE_SCRIPT: &str = r"
+const GCRA_SCRIPT: &str = r"
+redis.replicate_commands()
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if not tat or tat < now then tat = now end
-local ahead = tat + interval - now
-if ahead > tolerance then
-  return {0, ahead - tolerance}
+local count = ARGV[1] == '1'
+local leaves = {}
+local order = {}
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i])
+  local tolerance = tonumber(ARGV[2 * i + 1])
+  local tat = leaves[key]
+  if not tat then
+    tat = tonumber(redis.call('GET', key))
+    if not tat or tat < now then tat = now end
+  end
+  local ahead = tat + interval - now
+  if ahead > tolerance then
+    if ahead - tolerance > wait then wait = ahead - tolerance end
+  else
+    if not leaves[key] then order[#order + 1] = key end
+    leaves[key] = now + ahead
+  end
 end
-redis.call('SET', KEYS[1], string.format('%.0f', now + ahead),
-  'PX', string.format('%.0f', math.ceil(ahead / 1000)))
+if wait > 0 then
+  return {0, wait}
+end
+if count then
+  for _, key in ipairs(order) do
+    local tat = leaves[key]
+    redis.call('SET', key, string.format('%.0f', tat),
+      'PX', string.format('%.0f', math.ceil((tat - now) / 1000)))
+  end
+end
 return {1, 0}
 ";
 
@@ -48,11 +76,16 @@ const MAX_PERIOD: TimeDelta = TimeDelta::days(100 * 365);
 ///
 /// # Commands
 ///
-/// One Lua script (`EVAL`) per [`acquire`](RateLimiter::acquire): read the server's `TIME`
-/// and the key, decide, and on an allowed request `SET` the new arrival time with a `PX`
-/// expiry. A script runs atomically, so concurrent requests from any number of instances are
-/// each counted once; a refused request writes nothing. Every instance decides by the one
-/// server clock, so instances whose clocks disagree still share one budget.
+/// One Lua script (`EVAL`) per [`acquire`](RateLimiter::acquire),
+/// [`acquire_all`](RateLimiter::acquire_all) or [`check_all`](RateLimiter::check_all): read
+/// the server's `TIME` and the keys, decide, and on an allowed request that counts `SET` each
+/// new arrival time with a `PX` expiry. A script runs atomically, so concurrent requests from
+/// any number of instances are each counted once, in all their budgets or in none; a refused
+/// request, and a check, write nothing. Every instance decides by the one server clock, so
+/// instances whose clocks disagree still share one budget. The keys of one call are handled
+/// by one script, so they must live on one server (a single Redis, or a primary with its
+/// replicas; not Redis Cluster, whose slots would split them). Works from Redis 3.2 (see
+/// [`GCRA_SCRIPT`]).
 ///
 /// The interval is `period / burst` rounded up to the microsecond (so the rate is never above
 /// the one asked for) and the tolerance `burst` intervals (so the whole burst is allowed at
@@ -91,20 +124,29 @@ fn gcra_micros(limit: RateLimit) -> (i64, i64) {
     (interval, interval * burst)
 }
 
-#[async_trait]
-impl RateLimiter for RedisRateLimiter {
-    async fn acquire(&self, key: &str, limit: RateLimit) -> Result<RateDecision, RateLimitError> {
-        let (interval, tolerance) = gcra_micros(limit);
+impl RedisRateLimiter {
+    /// Runs [`GCRA_SCRIPT`] on `budgets`, counting an allowed request if `count`.
+    async fn run(
+        &self,
+        budgets: &[(&str, RateLimit)],
+        count: bool,
+    ) -> Result<RateDecision, RateLimitError> {
+        if budgets.is_empty() {
+            return Ok(RateDecision::Allowed);
+        }
+        let mut command = redis::cmd("EVAL");
+        command.arg(GCRA_SCRIPT).arg(budgets.len());
+        for (key, _) in budgets {
+            command.arg(self.key(key));
+        }
+        command.arg(i64::from(count));
+        for (_, limit) in budgets {
+            let (interval, tolerance) = gcra_micros(*limit);
+            command.arg(interval).arg(tolerance);
+        }
         let (allowed, retry_after): (i64, i64) = self
             .client
-            .query(
-                redis::cmd("EVAL")
-                    .arg(ACQUIRE_SCRIPT)
-                    .arg(1)
-                    .arg(self.key(key))
-                    .arg(interval)
-                    .arg(tolerance),
-            )
+            .query(&command)
             .await
             .map_err(|error: RedisError| RateLimitError(Box::new(error)))?;
         Ok(if allowed == 1 {
@@ -117,12 +159,41 @@ impl RateLimiter for RedisRateLimiter {
     }
 }
 
+fn pairs(budgets: &[RateBudget]) -> Vec<(&str, RateLimit)> {
+    budgets
+        .iter()
+        .map(|budget| (budget.key.as_str(), budget.limit))
+        .collect()
+}
+
+#[async_trait]
+impl RateLimiter for RedisRateLimiter {
+    async fn acquire(&self, key: &str, limit: RateLimit) -> Result<RateDecision, RateLimitError> {
+        self.run(&[(key, limit)], true).await
+    }
+
+    async fn acquire_all(&self, budgets: &[RateBudget]) -> Result<RateDecision, RateLimitError> {
+        self.run(&pairs(budgets), true).await
+    }
+
+    async fn check_all(&self, budgets: &[RateBudget]) -> Result<RateDecision, RateLimitError> {
+        self.run(&pairs(budgets), false).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn limit(burst: u32, period: TimeDelta) -> RateLimit {
         RateLimit { burst, period }
+    }
+
+    /// Before anything else, so that writing after `TIME` works on Redis before 5 too.
+    #[test]
+    fn the_script_replicates_its_effects() {
+        let first = GCRA_SCRIPT.lines().find(|line| !line.trim().is_empty());
+        assert_eq!(first, Some("redis.replicate_commands()"));
     }
 
     #[test]

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use adapters_memory::{FallbackRateLimiter, stricter_limit};
 use adapters_redis::{RedisClient, RedisError, RedisRateLimiter, RedisSettings};
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::ports::{Clock, RateDecision, RateLimit, RateLimiter};
+use domain::ports::{Clock, RateBudget, RateDecision, RateLimit, RateLimiter};
 use ums_tests::contract::ratelimit as contract;
-use ums_tests::support::redis::{RedisServer, TestRedis, free_port, unique_prefix};
+use ums_tests::support::redis::{RedisServer, SyncRedis, TestRedis, free_port, unique_prefix};
 use uuid::Uuid;
 
 fn connect(url: &str, prefix: &str, timeout: Duration) -> RedisClient {
@@ -101,6 +101,17 @@ mod shared_contract {
             |r| c::concurrent_requests_allow_exactly_the_burst(limiter(&r));
         #[tokio::test]
         unusual_keys_work: |r| c::unusual_keys_work(limiter(&r));
+        #[tokio::test]
+        all_budgets_are_counted_together_or_not_at_all:
+            |r| c::all_budgets_are_counted_together_or_not_at_all(limiter(&r));
+        #[tokio::test]
+        a_budget_named_twice_is_counted_twice:
+            |r| c::a_budget_named_twice_is_counted_twice(limiter(&r));
+        #[tokio::test]
+        checks_count_nothing: |r| c::checks_count_nothing(limiter(&r));
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        concurrent_requests_on_several_budgets_are_atomic:
+            |r| c::concurrent_requests_on_several_budgets_are_atomic(limiter(&r));
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         run_all_passes_too: |r| c::run_all(|| limiter(&r), sleep);
     }
@@ -150,6 +161,53 @@ async fn a_key_is_one_arrival_time_expiring_when_it_passes() {
     );
     let ttl = conn.cmd(&["PTTL", &redis_key]).unwrap().as_int().unwrap();
     assert!((19_000..=20_000).contains(&ttl), "PTTL {ttl}");
+}
+
+/// A check writes nothing; a request on several budgets writes each of their keys, with its
+/// own expiry; a request refused by one of them writes none.
+#[tokio::test]
+async fn checks_write_nothing_and_several_budgets_write_each_key() {
+    let Some(redis) = TestRedis::from_env() else {
+        return;
+    };
+    let limiter = limiter(&redis);
+    let (narrow, wide) = (key(), key());
+    let budgets = [
+        RateBudget::new(&narrow, limit(1, TimeDelta::seconds(20))),
+        RateBudget::new(&wide, limit(10, TimeDelta::seconds(20))),
+    ];
+    assert_eq!(
+        limiter.check_all(&budgets).await.unwrap(),
+        RateDecision::Allowed
+    );
+    assert!(redis.keys().unwrap().is_empty(), "a check wrote a key");
+    assert_eq!(
+        limiter.acquire_all(&budgets).await.unwrap(),
+        RateDecision::Allowed
+    );
+    let mut keys = redis.keys().unwrap();
+    keys.sort();
+    let mut expected = vec![
+        format!("{}ratelimit:{narrow}", redis.prefix),
+        format!("{}ratelimit:{wide}", redis.prefix),
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    let mut conn = redis.connection().unwrap();
+    let ttl = |conn: &mut SyncRedis, key: &str| -> i64 {
+        conn.cmd(&["PTTL", key]).unwrap().as_int().unwrap()
+    };
+    let narrow_key = format!("{}ratelimit:{narrow}", redis.prefix);
+    let wide_key = format!("{}ratelimit:{wide}", redis.prefix);
+    assert!((19_000..=20_000).contains(&ttl(&mut conn, &narrow_key)));
+    assert!((1_000..=2_000).contains(&ttl(&mut conn, &wide_key)));
+    let before = conn.cmd(&["GET", &wide_key]).unwrap().as_text().unwrap();
+    assert!(is_limited(limiter.acquire_all(&budgets).await.unwrap()));
+    assert_eq!(
+        conn.cmd(&["GET", &wide_key]).unwrap().as_text().unwrap(),
+        before,
+        "a request refused by the narrow budget counted in the wide one"
+    );
 }
 
 /// A key holding something that is not an arrival time (never written by the adapter) counts

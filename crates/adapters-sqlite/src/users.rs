@@ -18,7 +18,7 @@ use crate::error::{TxError, db_error};
 use crate::rows::{
     self, ActionTokenRow, NewActionTokenRow, NewUserRow, UserChangeset, UserRow, json_text, micros,
 };
-use crate::schema::{action_tokens, memberships, users};
+use crate::schema::{action_tokens, memberships, sessions, users};
 use crate::sessions::revoke_live_sessions;
 use crate::{SqliteStore, admins, immediate, limit_offset, total};
 
@@ -44,6 +44,21 @@ fn reload_user(conn: &mut SqliteConnection, id: &str) -> Result<User, TxError> {
             format!("user {id} vanished inside its own transaction").into(),
         ))
     })
+}
+
+/// Whether `session` is an unrevoked session (expired or not) of `user`.
+fn session_is_unrevoked(
+    conn: &mut SqliteConnection,
+    user: &str,
+    session: SessionId,
+) -> Result<bool, TxError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        sessions::table
+            .find(session.to_string())
+            .filter(sessions::user_id.eq(user))
+            .filter(sessions::revoked_at.is_null()),
+    ))
+    .get_result(conn)?)
 }
 
 /// Whether a user with this id exists.
@@ -343,11 +358,30 @@ impl UserStore for SqliteStore {
     }
 
     #[tracing::instrument(name = "sqlite.users.delete", level = "debug", skip_all, fields(user_id = %id))]
-    async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError> {
+    async fn delete(
+        &self,
+        id: UserId,
+        expected_password: Option<PasswordHash>,
+        journal: Journal,
+    ) -> Result<(), StoreError> {
         self.run(move |conn| {
+            // BEGIN IMMEDIATE: no password change, reset or deactivation can come between the
+            // re-check of the password the caller confirmed and the delete.
             immediate(conn, |conn| {
                 let id = id.to_string();
                 let current = load_user(conn, &id)?.ok_or(StoreError::NotFound)?;
+                if let Some(expected) = &expected_password {
+                    let unchanged: bool = diesel::select(diesel::dsl::exists(
+                        users::table
+                            .find(&id)
+                            .filter(users::password_hash.eq(expected.as_str()))
+                            .filter(users::is_active.eq(true)),
+                    ))
+                    .get_result(conn)?;
+                    if !unchanged {
+                        return Err(StoreError::Changed.into());
+                    }
+                }
                 if current.role == Role::Admin && current.is_active {
                     admins::keep_a_system_admin(conn, &id)?;
                 }
@@ -393,24 +427,48 @@ impl UserStore for SqliteStore {
     async fn change_password(
         &self,
         id: UserId,
+        expected: PasswordHash,
         hash: PasswordHash,
         keep: Option<SessionId>,
         at: DateTime<Utc>,
         journal: Journal,
     ) -> Result<Vec<SessionId>, StoreError> {
         self.run(move |conn| {
+            // BEGIN IMMEDIATE: no reset, other change or deactivation (each a writer) can come
+            // between the re-check of what the caller confirmed and the change.
             immediate(conn, |conn| {
                 let id = id.to_string();
-                let updated = diesel::update(users::table.find(&id))
-                    .set((
-                        users::password_hash.eq(hash.as_str()),
-                        users::password_changed_at.eq(micros(at)),
-                        users::version.eq(users::version + 1),
-                        users::updated_at.eq(micros(at)),
-                    ))
-                    .execute(conn)?;
+                // Only while the hash the caller confirmed the password against is still the
+                // user's, and the user active: a change confirmed against a password that a
+                // reset replaced meanwhile must not take the account back.
+                let updated = diesel::update(
+                    users::table
+                        .find(&id)
+                        .filter(users::password_hash.eq(expected.as_str()))
+                        .filter(users::is_active.eq(true)),
+                )
+                .set((
+                    users::password_hash.eq(hash.as_str()),
+                    users::password_changed_at.eq(micros(at)),
+                    users::version.eq(users::version + 1),
+                    users::updated_at.eq(micros(at)),
+                ))
+                .execute(conn)?;
                 if updated == 0 {
-                    return Err(StoreError::NotFound.into());
+                    return Err(if user_exists(conn, &id)? {
+                        StoreError::Changed
+                    } else {
+                        StoreError::NotFound
+                    }
+                    .into());
+                }
+                // And only from a session that is still the user's and unrevoked: one ended
+                // meanwhile (a logout, a reset, a deactivation) no longer speaks for the user.
+                // Returning the error rolls the update back.
+                if let Some(keep) = keep
+                    && !session_is_unrevoked(conn, &id, keep)?
+                {
+                    return Err(StoreError::Changed.into());
                 }
                 let revoked = revoke_live_sessions(conn, &id, keep, at)?;
                 // A reset link mailed before must not set the password over this one.

@@ -339,7 +339,11 @@ mod sqlite_specific {
         assert_eq!(search("grace").await, [1], "changed");
         assert_eq!(search("ada").await, [2]);
         store
-            .delete(UserId::from_uuid(Uuid::from_u128(2)), Journal::default())
+            .delete(
+                UserId::from_uuid(Uuid::from_u128(2)),
+                None,
+                Journal::default(),
+            )
             .await
             .unwrap();
         assert!(search("user2").await.is_empty(), "deleted");

@@ -150,13 +150,14 @@ pub struct Settings {
     /// Audit events older than this many days are deleted hourly
     /// (`UMS_AUDIT_RETENTION_DAYS`, 1-36500; unset: kept for ever).
     pub audit_retention_days: Option<u32>,
-    /// Per-client-address limit of the auth endpoints' `POST`s (logout excepted):
+    /// Per-client-address limit of the auth endpoints' `POST`s (logout, refresh and
+    /// introspection excepted; introspection counts its failed authentications):
     /// `UMS_RATE_LIMIT_AUTH_PER_MINUTE` (default 30) refilled evenly, with bursts of
     /// `UMS_RATE_LIMIT_AUTH_BURST` (default 10); `None` when `UMS_RATE_LIMIT_ENABLED=false`.
     pub auth_rate_limit: Option<RateLimit>,
     /// Whose forwarded headers name the client (`UMS_TRUSTED_PROXIES`: addresses and CIDR
-    /// blocks, default none; `UMS_FORWARDED_HEADER`: `auto`, `x-forwarded-for` or
-    /// `forwarded`, default `auto`).
+    /// blocks, default none; `UMS_FORWARDED_HEADER`: `x-forwarded-for` or `forwarded`,
+    /// required when `UMS_TRUSTED_PROXIES` is set).
     pub client_ip: ClientIpResolver,
 }
 
@@ -368,15 +369,29 @@ fn auth_rate_limit(env: &Env<'_>) -> Result<Option<RateLimit>, ConfigError> {
     }))
 }
 
-/// `UMS_TRUSTED_PROXIES` and `UMS_FORWARDED_HEADER`.
+/// `UMS_TRUSTED_PROXIES` and `UMS_FORWARDED_HEADER`, which has no default: with trusted
+/// proxies it must name the header they write (a wrong guess could let clients choose their
+/// address); without, it is not read.
 fn client_ip(env: &Env<'_>) -> Result<ClientIpResolver, ConfigError> {
     let header = match env.get("UMS_FORWARDED_HEADER") {
-        None => ForwardedHeader::default(),
-        Some(raw) => ForwardedHeader::parse(&raw)
-            .map_err(|message| ConfigError::new("UMS_FORWARDED_HEADER", message))?,
+        None => None,
+        Some(raw) => Some(
+            ForwardedHeader::parse(&raw)
+                .map_err(|message| ConfigError::new("UMS_FORWARDED_HEADER", message))?,
+        ),
     };
-    ClientIpResolver::parse(&env.get("UMS_TRUSTED_PROXIES").unwrap_or_default(), header)
-        .map_err(|message| ConfigError::new("UMS_TRUSTED_PROXIES", message))
+    let trusted = env.get("UMS_TRUSTED_PROXIES").unwrap_or_default();
+    let resolver =
+        ClientIpResolver::parse(&trusted, header.unwrap_or(ForwardedHeader::XForwardedFor))
+            .map_err(|message| ConfigError::new("UMS_TRUSTED_PROXIES", message))?;
+    if header.is_none() && !resolver.trusts_none() {
+        return Err(ConfigError::new(
+            "UMS_FORWARDED_HEADER",
+            "must be set when UMS_TRUSTED_PROXIES is: `x-forwarded-for` (nginx, HAProxy, \
+             most load balancers) or `forwarded` (RFC 7239), whichever your proxies write",
+        ));
+    }
+    Ok(resolver)
 }
 
 /// `sqlite://PATH`, `sqlite:PATH` or a bare path select SQLite; unset means `ums.db`.
@@ -538,6 +553,18 @@ mod tests {
             s.client_ip,
             ClientIpResolver::parse("10.0.0.0/8,::1", ForwardedHeader::Forwarded).unwrap()
         );
+        let s = settings(&[
+            ("UMS_TRUSTED_PROXIES", "10.0.0.1"),
+            ("UMS_FORWARDED_HEADER", "X-Forwarded-For"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.client_ip,
+            ClientIpResolver::parse("10.0.0.1", ForwardedHeader::XForwardedFor).unwrap()
+        );
+        // The header is not read (nor needed) without trusted proxies.
+        let s = settings(&[("UMS_FORWARDED_HEADER", "forwarded")]).unwrap();
+        assert!(s.client_ip.trusts_none());
         for off in ["false", "0", "OFF"] {
             let s = settings(&[("UMS_RATE_LIMIT_ENABLED", off)]).unwrap();
             assert_eq!(s.auth_rate_limit, None, "{off}");
@@ -627,11 +654,30 @@ mod tests {
             ("UMS_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
             ("UMS_TRUSTED_PROXIES", "10.0.0.300"),
             ("UMS_FORWARDED_HEADER", "x-real-ip"),
+            ("UMS_FORWARDED_HEADER", "auto"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name);
             assert!(err.to_string().contains(name));
         }
+    }
+
+    #[test]
+    fn trusted_proxies_need_the_header_they_write() {
+        let err = settings(&[("UMS_TRUSTED_PROXIES", "10.0.0.0/8")]).unwrap_err();
+        assert_eq!(err.variable, "UMS_FORWARDED_HEADER");
+        let text = err.to_string();
+        assert!(
+            text.contains("x-forwarded-for") && text.contains("forwarded"),
+            "{text}"
+        );
+        // An empty list trusts none, and needs none.
+        assert!(
+            settings(&[("UMS_TRUSTED_PROXIES", " ")])
+                .unwrap()
+                .client_ip
+                .trusts_none()
+        );
     }
 
     #[test]

@@ -122,8 +122,13 @@ impl UserStore for CachedStore {
         Ok(updated)
     }
 
-    async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError> {
-        self.users.delete(id, journal).await?;
+    async fn delete(
+        &self,
+        id: UserId,
+        expected_password: Option<PasswordHash>,
+        journal: Journal,
+    ) -> Result<(), StoreError> {
+        self.users.delete(id, expected_password, journal).await?;
         self.invalidate(id).await;
         Ok(())
     }
@@ -140,6 +145,7 @@ impl UserStore for CachedStore {
     async fn change_password(
         &self,
         id: UserId,
+        expected: PasswordHash,
         hash: PasswordHash,
         keep: Option<SessionId>,
         at: DateTime<Utc>,
@@ -147,7 +153,7 @@ impl UserStore for CachedStore {
     ) -> Result<Vec<SessionId>, StoreError> {
         let revoked = self
             .users
-            .change_password(id, hash, keep, at, journal)
+            .change_password(id, expected, hash, keep, at, journal)
             .await?;
         self.invalidate(id).await;
         Ok(revoked)
@@ -486,17 +492,28 @@ mod tests {
         users
             .expect_change_password()
             .times(1)
-            .returning(|_, _, _, _, _| Err(StoreError::NotFound));
+            .returning(|_, _, _, _, _, _| Err(StoreError::NotFound));
         users
             .expect_verify_email()
             .times(2)
             .returning(|token, _, _, _| Ok(token.as_str() == "spent-now"));
-        users.expect_delete().times(1).returning(|_, _| Ok(()));
+        // A guarded delete whose password changed meanwhile deletes nothing.
+        users
+            .expect_delete()
+            .withf(|_, expected, _| expected.is_some())
+            .times(1)
+            .returning(|_, _, _| Err(StoreError::Changed));
+        users
+            .expect_delete()
+            .withf(|_, expected, _| expected.is_none())
+            .times(1)
+            .returning(|_, _, _| Ok(()));
         let mut sessions = MockSessionStore::new();
         sessions.expect_create().times(1).returning(|_, _| Ok(()));
         let mut cache = MockUserCache::new();
         // update, the verification that spent a token, delete and create invalidate; the
-        // failed change_password and the verification that spent nothing do not.
+        // failed change_password, the refused delete and the verification that spent nothing
+        // do not.
         cache
             .expect_invalidate()
             .withf(|id| *id == user_id())
@@ -518,6 +535,7 @@ mod tests {
             store
                 .change_password(
                     user_id(),
+                    PasswordHash::new("old".into()),
                     PasswordHash::new("h".into()),
                     None,
                     now,
@@ -537,7 +555,20 @@ mod tests {
                 .await
                 .unwrap();
         }
-        store.delete(user_id(), Journal::default()).await.unwrap();
+        assert!(matches!(
+            store
+                .delete(
+                    user_id(),
+                    Some(PasswordHash::new("old".into())),
+                    Journal::default()
+                )
+                .await,
+            Err(StoreError::Changed)
+        ));
+        store
+            .delete(user_id(), None, Journal::default())
+            .await
+            .unwrap();
         let session = Session {
             id: SessionId::from_uuid(uuid::Uuid::from_u128(9)),
             user_id: user_id(),
@@ -605,11 +636,17 @@ mod tests {
                 })
             });
         let matches = j(3);
+        // With the guards (the confirmed hash, the kept session) passed through unchanged.
         users
             .expect_change_password()
-            .withf(move |_, _, _, _, given| matches(given))
+            .withf(move |_, expected, hash, keep, _, given| {
+                expected.as_str() == "confirmed"
+                    && hash.as_str() == "h"
+                    && *keep == Some(SessionId::from_uuid(uuid::Uuid::from_u128(9)))
+                    && matches(given)
+            })
             .times(1)
-            .returning(|_, _, _, _, _| Ok(vec![]));
+            .returning(|_, _, _, _, _, _| Ok(vec![]));
         let matches = j(4);
         users
             .expect_verify_email()
@@ -619,9 +656,11 @@ mod tests {
         let matches = j(5);
         users
             .expect_delete()
-            .withf(move |_, given| matches(given))
+            .withf(move |_, expected, given| {
+                expected.as_ref().map(PasswordHash::as_str) == Some("confirmed") && matches(given)
+            })
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(()));
         let mut sessions = MockSessionStore::new();
         let matches = j(6);
         sessions
@@ -667,8 +706,9 @@ mod tests {
         store
             .change_password(
                 user_id(),
+                PasswordHash::new("confirmed".into()),
                 PasswordHash::new("h".into()),
-                None,
+                Some(session_id),
                 now,
                 journal(3),
             )
@@ -678,7 +718,14 @@ mod tests {
             .verify_email(&TokenHash::new("t".into()), user_id(), now, journal(4))
             .await
             .unwrap();
-        store.delete(user_id(), journal(5)).await.unwrap();
+        store
+            .delete(
+                user_id(),
+                Some(PasswordHash::new("confirmed".into())),
+                journal(5),
+            )
+            .await
+            .unwrap();
         store
             .create(
                 NewSession {

@@ -278,11 +278,27 @@ pub trait UserStore: Send + Sync {
     /// Deletes the user with their sessions, tokens and memberships (their audit events stay),
     /// writing `journal` in the same transaction.
     ///
+    /// With `expected_password` (a self-service deletion, which confirmed the password against
+    /// that hash before), the user MUST be deleted only if their stored password hash is still
+    /// `expected_password` and they are still active, as read inside the transaction that
+    /// deletes them, serialised with every change of the user's password hash or activity
+    /// (`change_password`, `reset_password`, a deactivating `update`): a deletion confirmed
+    /// against a password that a reset replaced meanwhile (one that revoked the sessions of
+    /// whoever held the old password) must not delete the account. `None` (an administrator's
+    /// deletion) checks neither.
+    ///
     /// # Errors
-    /// `NotFound` for an unknown id; `LastAdmin(System)` for the last active system
-    /// administrator; `LastAdmin(Tenant(t))` for the last active administrator of tenant `t`.
-    /// On any error nothing is written.
-    async fn delete(&self, id: UserId, journal: Journal) -> Result<(), StoreError>;
+    /// `NotFound` for an unknown id; `Changed` when `expected_password` is given and differs
+    /// from the stored hash, or the user is inactive (checked before the administrator
+    /// guards); `LastAdmin(System)` for the last active system administrator;
+    /// `LastAdmin(Tenant(t))` for the last active administrator of tenant `t`. On any error
+    /// nothing is written.
+    async fn delete(
+        &self,
+        id: UserId,
+        expected_password: Option<PasswordHash>,
+        journal: Journal,
+    ) -> Result<(), StoreError>;
 
     /// One page of users matching `filter`, in `sort` order (ties broken by id: descending for
     /// [`UserSort::CreatedAtDesc`], ascending otherwise), with the
@@ -306,12 +322,24 @@ pub trait UserStore: Send + Sync {
     /// address is what they prove, and it did not change); tokens spent earlier keep their
     /// `used_at`.
     ///
+    /// `expected` is the hash the caller confirmed the current password against. The change
+    /// MUST be made only if, as read inside its transaction, the stored hash is still
+    /// `expected`, the user is still active, and `keep` (when `Some`) is still an unrevoked
+    /// session of this user (expired or not). The check and the change MUST be serialised
+    /// with every other change of the user's password hash or activity (`change_password`,
+    /// `reset_password`, a deactivating `update`): a change confirmed against a password that
+    /// a reset replaced meanwhile (revoking the session it came with) must never commit after
+    /// that reset and take the account back.
+    ///
     /// # Errors
-    /// MUST return `NotFound` for an unknown id; on any error nothing is written (the journal
-    /// included); on success the journal is written in the same transaction.
+    /// MUST return `NotFound` for an unknown id, and `Changed` when the stored hash differs
+    /// from `expected`, the user is inactive, or `keep` is `Some` and that session is revoked,
+    /// missing or another user's. On any error nothing is written (the journal included); on
+    /// success the journal is written in the same transaction.
     async fn change_password(
         &self,
         id: UserId,
+        expected: PasswordHash,
         hash: PasswordHash,
         keep: Option<SessionId>,
         at: DateTime<Utc>,
@@ -1321,6 +1349,27 @@ pub enum RateDecision {
     },
 }
 
+/// One budget a request draws on: a key and the limit it is counted under (see
+/// [`RateLimiter::acquire_all`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateBudget {
+    /// The key (a client address, a network block, an e-mail address).
+    pub key: String,
+    /// Its limit.
+    pub limit: RateLimit,
+}
+
+impl RateBudget {
+    /// `key` under `limit`.
+    #[must_use]
+    pub fn new(key: impl Into<String>, limit: RateLimit) -> Self {
+        Self {
+            key: key.into(),
+            limit,
+        }
+    }
+}
+
 /// Failure of the rate limiter's backend.
 #[derive(Debug, thiserror::Error)]
 #[error("rate limiter unavailable")]
@@ -1342,6 +1391,27 @@ pub trait RateLimiter: Send + Sync {
     /// [`RateLimitError`] when the backend cannot be reached; the caller decides whether to
     /// fail closed or fall back to a stricter limit of its own.
     async fn acquire(&self, key: &str, limit: RateLimit) -> Result<RateDecision, RateLimitError>;
+
+    /// Counts one request against every budget of `budgets`, or against none: allowed only
+    /// when each of them allows it (then it is counted in each), refused when any is spent
+    /// (then it is counted in none, and `retry_after` is the longest wait among the spent
+    /// ones). A budget named twice is counted twice, as if one after the other. No budgets
+    /// allow the request. A key is one key whichever method counts it: `acquire(k, l)` is
+    /// `acquire_all(&[RateBudget::new(k, l)])`. MUST be atomic as a whole: N concurrent calls
+    /// that share a budget of burst B allow at most B, and a call refused by one budget
+    /// leaves every other budget as it was.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire); on an error nothing is counted.
+    async fn acquire_all(&self, budgets: &[RateBudget]) -> Result<RateDecision, RateLimitError>;
+
+    /// What [`acquire_all`](Self::acquire_all) would decide now, counting nothing: for a
+    /// caller that counts only some requests (failed authentications) but must refuse every
+    /// request while the budget is spent, before it does the work being limited.
+    ///
+    /// # Errors
+    /// As [`acquire`](Self::acquire).
+    async fn check_all(&self, budgets: &[RateBudget]) -> Result<RateDecision, RateLimitError>;
 }
 
 /// Persistent service accounts: the credentials other services authenticate with (HTTP Basic

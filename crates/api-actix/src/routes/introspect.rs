@@ -6,6 +6,9 @@
 //! form `token=...` (`application/x-www-form-urlencoded`); `token_type_hint` is accepted and
 //! ignored (only access tokens are ever active). The answer is `{"active": false}` and nothing
 //! else for any token that is not an active access token, and is never cached.
+//!
+//! The order is authentication (a failure counts against the client address's budget of the
+//! auth endpoints, which is otherwise not drawn on here), authorization, then the body.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,8 +29,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::client_ip::client_ip;
 use crate::extract::{Client, parse_json};
 use crate::problem::ApiError;
+use crate::ratelimit::AuthRateLimit;
 use crate::state::AppState;
 
 /// The challenge of a refused service-account login.
@@ -134,6 +139,10 @@ impl From<Introspection> for IntrospectionResponse {
 /// deactivated user, of a membership that ended, a refresh token) is `{"active": false}`,
 /// with nothing else. When the revocation list or the store cannot be read the answer is
 /// 503, never a guess.
+///
+/// Not limited per client address like the other auth endpoints: only failed
+/// authentications (a wrong client id or secret, an invalid bearer token) count against the
+/// address's budget, and while they have spent it every request from the address is 429.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/introspect",
@@ -150,7 +159,8 @@ impl From<Introspection> for IntrospectionResponse {
         (status = 400, description = "Malformed body, or neither JSON nor a form"),
         (status = 401, description = "No credentials, a wrong client id or secret (challenge \
                                       Basic), or an invalid access token (challenge Bearer)"),
-        (status = 403, description = "The bearer token is not a system administrator's"),
+        (status = 403, description = "The bearer token is not a system administrator's \
+                                      (whatever the body)"),
         (status = 413, description = "Body over the size limit"),
         (status = 422, description = "No token, or unknown fields"),
         (status = 503, description = "A dependency is unavailable"),
@@ -162,35 +172,52 @@ pub async fn introspect(
     Client(client): Client,
     body: IntrospectionBody,
 ) -> Result<HttpResponse, ApiError> {
+    // Only failed client authentications count against the client address's budget (the
+    // credentials are 256-bit secrets or access tokens: a resource server asking on every
+    // request must not be limited); while they have spent it, nothing is checked.
+    let limit = AuthRateLimit::of(&req)?;
+    let ip = client_ip(&req);
+    limit.admit(ip).await?;
     let credentials = match credentials(&req) {
         Ok(credentials) => credentials,
-        Err(refusal) => return Ok(refusal.response()),
+        Err(refusal) => {
+            if matches!(refusal, Refusal::BadClient) {
+                limit.count_failure(ip).await;
+            }
+            return Ok(refusal.response());
+        }
     };
-    // Authentication first, then the body (whose errors would tell an unauthenticated caller
-    // something).
+    // Authentication first, then authorization, then the body (whose errors would tell a
+    // caller who may not ask something, and keep a refusal from being recorded).
     let answer = match credentials {
         Credentials::Bearer(token) => {
-            let principal = state
-                .auth
-                .authenticate(token.expose_secret(), client)
-                .await
-                .map_err(bearer_refusal)?;
+            let principal = match state.auth.authenticate(token.expose_secret(), client).await {
+                Ok(principal) => principal,
+                Err(error) => {
+                    if matches!(error, AuthError::Unauthenticated(_)) {
+                        limit.count_failure(ip).await;
+                    }
+                    return Err(bearer_refusal(error));
+                }
+            };
             // An administrator whose password must be changed may not introspect until then.
             crate::password_age::admit(&principal, PasswordAgeOperation::Other)?;
-            let token = body.parse()?;
+            let caller = IntrospectionCaller::User(&principal);
+            let token = authorized_token(&state, caller, body).await?;
             state
                 .service_accounts
-                .introspect(IntrospectionCaller::User(&principal), token.expose_secret())
+                .introspect(caller, token.expose_secret())
                 .await
         }
         Credentials::Basic { client_id, secret } => {
-            let caller = match state
+            let account = match state
                 .service_accounts
                 .authenticate_client(&client_id, &secret)
                 .await
             {
-                Ok(caller) => caller,
+                Ok(account) => account,
                 Err(ClientAuthError::InvalidCredentials) => {
+                    limit.count_failure(ip).await;
                     return Ok(Refusal::BadClient.response());
                 }
                 Err(ClientAuthError::Unavailable(source)) => {
@@ -200,22 +227,52 @@ pub async fn introspect(
                     return Err(ApiError::Internal(source));
                 }
             };
-            let token = body.parse()?;
+            let caller = IntrospectionCaller::Service(&account);
+            let token = authorized_token(&state, caller, body).await?;
             state
                 .service_accounts
-                .introspect(IntrospectionCaller::Service(&caller), token.expose_secret())
+                .introspect(caller, token.expose_secret())
                 .await
         }
     };
-    let answer = answer.map_err(|error| match error {
-        IntrospectError::Forbidden => ApiError::Forbidden,
-        IntrospectError::Unavailable(source) => ApiError::Unavailable(source),
-        IntrospectError::Unexpected(source) => ApiError::Internal(source),
-    })?;
+    let answer = answer.map_err(introspect_error)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(IntrospectionResponse::from(answer)))
+}
+
+/// The token to introspect, judged only once `caller` is known to be allowed to ask.
+///
+/// The use case makes the decision ([`domain::policy::can_introspect`], with the
+/// `access.denied` record of a refusal) as the first thing it does; a body that is not
+/// acceptable is therefore answered after asking it about an empty token, which for a caller
+/// that may ask is inactive at once (it is not even a JWT: nothing is looked up), and for one
+/// that may not is the 403 and its record, as with a good body.
+async fn authorized_token(
+    state: &AppState,
+    caller: IntrospectionCaller<'_>,
+    body: IntrospectionBody,
+) -> Result<SecretString, ApiError> {
+    match body.parse() {
+        Ok(token) => Ok(token),
+        Err(unacceptable) => {
+            state
+                .service_accounts
+                .introspect(caller, "")
+                .await
+                .map_err(introspect_error)?;
+            Err(unacceptable)
+        }
+    }
+}
+
+fn introspect_error(error: IntrospectError) -> ApiError {
+    match error {
+        IntrospectError::Forbidden => ApiError::Forbidden,
+        IntrospectError::Unavailable(source) => ApiError::Unavailable(source),
+        IntrospectError::Unexpected(source) => ApiError::Internal(source),
+    }
 }
 
 /// How the caller authenticates.

@@ -4,8 +4,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{AuthService, Ports, Principal, accept_new_password, infrastructure_errors};
 use crate::model::{
-    AuditAction, AuditTarget, Journal, PersonName, Preferences, ProfileChanges, User, UserId,
-    UserVersion, Username,
+    AuditAction, AuditTarget, Journal, PasswordHash, PersonName, Preferences, ProfileChanges, User,
+    UserId, UserVersion, Username,
 };
 use crate::policy;
 use crate::ports::{StoreError, UniqueField, UserChanges};
@@ -54,7 +54,8 @@ pub enum UpdateProfileError {
 /// Why a password change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangePasswordError {
-    /// The new password is unacceptable, or the current one is wrong (`current_password`).
+    /// The new password is unacceptable, or the current one is wrong or was changed (or the
+    /// account deactivated, or the session ended) since it was confirmed (`current_password`).
     #[error("invalid password change: {0}")]
     Invalid(ValidationErrors),
     /// The policy refused it.
@@ -99,8 +100,11 @@ pub struct AccountService {
 
 /// What confirming the caller's current password found.
 pub(super) enum Confirmation {
-    /// The password is right.
-    Confirmed,
+    /// The password is right: it matches this hash, the one stored when it was checked. The
+    /// change the confirmation allows is made only while it is still the stored one (the
+    /// store re-checks it in the change's transaction), so that a change confirmed against a
+    /// password that was reset meanwhile cannot commit after the reset.
+    Confirmed(PasswordHash),
     /// The password is wrong.
     Wrong,
     /// Too many attempts in the window; nothing was checked.
@@ -110,6 +114,14 @@ pub(super) enum Confirmation {
     },
     /// The account was deleted or deactivated.
     Gone,
+}
+
+/// The answer to a change confirmed with a password that the store then found replaced (or
+/// the account deactivated, or the session ended) meanwhile: the field's password is no
+/// longer the one to give; a 422, like a wrong password, since the request cannot succeed
+/// as sent. (Not 409: nothing the client could re-read and merge; it must sign in again.)
+pub(super) fn changed_meanwhile(field: &'static str) -> ValidationErrors {
+    ValidationErrors::single(field, "was changed meanwhile; sign in again")
 }
 
 impl AccountService {
@@ -152,7 +164,7 @@ impl AccountService {
             return Ok(Confirmation::Wrong);
         }
         self.ports.throttle.clear(&attempts).await?;
-        Ok(Confirmation::Confirmed)
+        Ok(Confirmation::Confirmed(credentials.password_hash))
     }
 }
 
@@ -251,7 +263,10 @@ impl AccountService {
     /// [`ChangePasswordError::TooManyAttempts`] beyond `login_max_failures` attempts within
     /// `login_window` (`Unavailable` when the counter cannot be reached: fail closed);
     /// [`ChangePasswordError::AccountGone`] when the account was deleted or deactivated
-    /// meanwhile.
+    /// meanwhile; [`ChangePasswordError::Invalid`] naming `current_password` too when, by the
+    /// time the change is stored, the confirmed password is no longer the account's (changed
+    /// or reset meanwhile), the account was deactivated, or the caller's session was ended:
+    /// nothing is written then.
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -262,11 +277,11 @@ impl AccountService {
         if !policy::can_change_password(&principal.actor(), user.id) {
             return Err(ChangePasswordError::Forbidden);
         }
-        match self
+        let confirmed = match self
             .confirm_password::<ChangePasswordError>(user.id, current)
             .await?
         {
-            Confirmation::Confirmed => {}
+            Confirmation::Confirmed(hash) => hash,
             Confirmation::Wrong => {
                 return Err(ChangePasswordError::Invalid(ValidationErrors::single(
                     "current_password",
@@ -277,7 +292,7 @@ impl AccountService {
                 return Err(ChangePasswordError::TooManyAttempts { retry_after_secs });
             }
             Confirmation::Gone => return Err(ChangePasswordError::AccountGone),
-        }
+        };
         let mut errors = ValidationErrors::new();
         if new.expose_secret() == current.expose_secret() {
             errors.add("new_password", "must differ from the current password");
@@ -317,6 +332,7 @@ impl AccountService {
             .users
             .change_password(
                 user.id,
+                confirmed,
                 hash,
                 Some(principal.session_id),
                 now,
@@ -339,6 +355,14 @@ impl AccountService {
             .map_err(|error| match error {
                 // Deleted since its credentials were read.
                 StoreError::NotFound => ChangePasswordError::AccountGone,
+                // The password confirmed is no longer the stored one (changed or reset while
+                // the new one was hashed), the account was deactivated, or this session was
+                // ended meanwhile: nothing was written, and the caller must sign in with the
+                // password as it is now.
+                StoreError::Changed => {
+                    tracing::warn!(user_id = %user.id, "password change refused: the password, the account or the session changed since the password was confirmed");
+                    ChangePasswordError::Invalid(changed_meanwhile("current_password"))
+                }
                 other => other.into(),
             })?;
         let late: Vec<_> = revoked

@@ -11,7 +11,8 @@ use crate::{BoxError, ValidationErrors, policy};
 /// Why an account could not be closed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeleteAccountError {
-    /// The password is wrong (`password`).
+    /// The password is wrong (`password`), or was changed, or the account deactivated, since
+    /// it was confirmed.
     #[error("invalid request: {0}")]
     Invalid(ValidationErrors),
     /// The policy refused it.
@@ -47,7 +48,9 @@ impl AccountService {
     /// needs its user to exist).
     ///
     /// # Errors
-    /// [`DeleteAccountError::Invalid`] names `password` when it is wrong;
+    /// [`DeleteAccountError::Invalid`] names `password` when it is wrong, or when, by the time
+    /// the deletion is stored, it is no longer the account's (changed or reset meanwhile) or
+    /// the account was deactivated (nothing is deleted then);
     /// [`DeleteAccountError::LastAdmin`] for the last active administrator;
     /// [`DeleteAccountError::TooManyAttempts`], [`DeleteAccountError::AccountGone`].
     pub async fn delete_me(
@@ -59,11 +62,11 @@ impl AccountService {
         if !policy::can_delete_own_account(&principal.actor(), user) {
             return Err(DeleteAccountError::Forbidden);
         }
-        match self
+        let confirmed = match self
             .confirm_password::<DeleteAccountError>(user, password)
             .await?
         {
-            super::account::Confirmation::Confirmed => {}
+            super::account::Confirmation::Confirmed(hash) => hash,
             super::account::Confirmation::Wrong => {
                 return Err(DeleteAccountError::Invalid(ValidationErrors::single(
                     "password",
@@ -74,7 +77,7 @@ impl AccountService {
                 return Err(DeleteAccountError::TooManyAttempts { retry_after_secs });
             }
             super::account::Confirmation::Gone => return Err(DeleteAccountError::AccountGone),
-        }
+        };
         let now = self.ports.clock.now();
         let live = self
             .auth
@@ -89,9 +92,23 @@ impl AccountService {
                 &principal.client,
             )
             .with("self_service", true);
-        match self.ports.users.delete(user, Journal::of(event)).await {
+        // Only while the confirmed password is still the account's (and the account active):
+        // a deletion confirmed with a password that a reset replaced meanwhile (ending the
+        // sessions of whoever knew the old one) must not delete the account.
+        match self
+            .ports
+            .users
+            .delete(user, Some(confirmed), Journal::of(event))
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::NotFound) => return Err(DeleteAccountError::AccountGone),
+            Err(StoreError::Changed) => {
+                tracing::warn!(user_id = %user, "account deletion refused: the password or the account changed since the password was confirmed");
+                return Err(DeleteAccountError::Invalid(
+                    super::account::changed_meanwhile("password"),
+                ));
+            }
             Err(StoreError::LastAdmin(which)) => return Err(DeleteAccountError::LastAdmin(which)),
             Err(other) => return Err(other.into()),
         }

@@ -293,9 +293,10 @@ impl UserAdminService {
             AuditTarget::User(id),
             &principal.client,
         );
+        // An administrator's deletion confirms no password: nothing to re-check.
         self.ports
             .users
-            .delete(id, Journal::of(event))
+            .delete(id, None, Journal::of(event))
             .await
             .map_err(store_outcome)?;
         // Their tokens are refused already (every request requires the user to exist); the

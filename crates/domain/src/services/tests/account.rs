@@ -402,11 +402,15 @@ async fn change_password_stores_the_new_hash_and_revokes_every_other_session() {
         .returning(|_| Ok(vec![SESSION, SESSION_2]));
     fx.users
         .expect_change_password()
-        .withf(|id, hash, keep, at, _| {
-            *id == ALICE && hash.as_str() == STORED_HASH && *keep == Some(SESSION) && *at == now()
+        .withf(|id, expected, hash, keep, at, _| {
+            *id == ALICE
+                && expected.as_str() == STORED_HASH
+                && hash.as_str() == STORED_HASH
+                && *keep == Some(SESSION)
+                && *at == now()
         })
         .times(1)
-        .returning(|_, _, _, _, _| Ok(vec![SESSION_2, SESSION_3]));
+        .returning(|_, _, _, _, _, _| Ok(vec![SESSION_2, SESSION_3]));
     let fast_path = fx.record_fast_path();
     let until = now() + fx.settings.revocation_window();
 
@@ -548,7 +552,7 @@ async fn change_password_records_the_change_in_the_same_call_and_never_a_secret(
     fx.users
         .expect_change_password()
         .times(1)
-        .returning(move |_, _, _, _, journal| {
+        .returning(move |_, _, _, _, _, journal| {
             recorder.record(journal);
             Ok(vec![])
         });
@@ -604,6 +608,100 @@ async fn a_refused_password_change_records_nothing() {
         "{error:?}"
     );
     assert!(appended.all().is_empty(), "{:?}", appended.all());
+}
+
+/// What the store answers, in the password-change tests below, for a hash other than the one
+/// the new password hashes to.
+const NEW_HASH: &str = "$2b$04$hash-of-the-new-password";
+
+/// The password is confirmed against [`STORED_HASH`] and the new one hashed to [`NEW_HASH`];
+/// SESSION_2 is live besides the caller's; the store is asked once to change the password
+/// only while [`STORED_HASH`] is still Alice's (keeping SESSION), and answers `outcome`.
+fn change_confirmed_against_the_stored_hash(
+    fx: &mut Fixture,
+    outcome: fn() -> Result<Vec<crate::model::SessionId>, StoreError>,
+) {
+    current_password_check(fx, true);
+    fx.strength_scores(4, None);
+    fx.hasher
+        .expect_hash()
+        .withf(|p| p.secret().expose_secret() == NEW_PASSWORD)
+        .times(1)
+        .returning(|_| Ok(crate::model::PasswordHash::new(NEW_HASH.to_owned())));
+    fx.sessions
+        .expect_live_for_user()
+        .times(1)
+        .returning(|_| Ok(vec![SESSION, SESSION_2]));
+    fx.users
+        .expect_change_password()
+        .withf(|id, expected, hash, keep, _, _| {
+            *id == ALICE
+                && expected.as_str() == STORED_HASH
+                && hash.as_str() == NEW_HASH
+                && *keep == Some(SESSION)
+        })
+        .times(1)
+        .returning(move |_, _, _, _, _, _| outcome());
+}
+
+#[tokio::test]
+async fn change_password_hands_the_store_the_hash_it_confirmed_against() {
+    let mut fx = Fixture::new();
+    change_confirmed_against_the_stored_hash(&mut fx, || Ok(vec![SESSION_2]));
+    let fast_path = fx.record_fast_path();
+    let until = now() + fx.settings.revocation_window();
+
+    fx.account()
+        .change_password(
+            &principal(alice(), SESSION),
+            &secret(PASSWORD),
+            secret(NEW_PASSWORD),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(fast_path.all(), [(SESSION_2, until)]);
+}
+
+/// The race a stolen session could win: the password is confirmed, and while the new one is
+/// hashed the owner resets it (ending that session). The store, finding the confirmed hash
+/// replaced (or the account deactivated, or the kept session ended), writes nothing and
+/// answers `Changed`: a 422 on `current_password`, with no event, no mail, and no fast-path
+/// revocation past those made before the store was asked (see `mark_live_sessions_revoked`).
+#[tokio::test]
+async fn a_password_change_whose_confirmed_password_changed_meanwhile_names_current_password_and_records_nothing()
+ {
+    let mut fx = Fixture::new();
+    change_confirmed_against_the_stored_hash(&mut fx, || Err(StoreError::Changed));
+    let fast_path = fx.record_fast_path();
+    fx.mailer.expect_send().never();
+    let appended = fx.appended.clone();
+    let until = now() + fx.settings.revocation_window();
+
+    let error = fx
+        .account()
+        .change_password(
+            &principal_from_client(alice(), SESSION),
+            &secret(PASSWORD),
+            secret(NEW_PASSWORD),
+        )
+        .await
+        .unwrap_err();
+
+    let ChangePasswordError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["current_password"]);
+    assert!(
+        messages(&errors, "current_password").contains("changed meanwhile"),
+        "{errors}"
+    );
+    assert!(appended.all().is_empty(), "{:?}", appended.all());
+    assert_eq!(
+        fast_path.all(),
+        [(SESSION_2, until)],
+        "only the sessions marked before the store was asked; none after the refusal"
+    );
 }
 
 // ----- sessions (devices) ---------------------------------------------------------------------

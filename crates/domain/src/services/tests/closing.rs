@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 
 use super::fixture::{
     ALICE, Calls, Fixture, PASSWORD, SESSION, SESSION_2, STORED_HASH, alice, client, credentials,
-    fields, now, principal_from_client, secret, settings,
+    fields, messages, now, principal_from_client, secret, settings,
 };
 use crate::model::{AuditAction, AuditTarget, Journal};
 use crate::ports::{AttemptWindow, LastAdmin, MockLoginThrottle, StoreError};
@@ -69,9 +69,12 @@ async fn the_account_is_deleted_with_its_event_and_its_sessions_go_on_the_fast_p
     let (recorder, log) = (journals.clone(), order.clone());
     fx.users
         .expect_delete()
-        .withf(|id, _| *id == ALICE)
+        // Only while the password confirmed is still Alice's.
+        .withf(|id, expected_password, _| {
+            *id == ALICE && expected_password.as_ref().map(|h| h.as_str()) == Some(STORED_HASH)
+        })
         .times(1)
-        .returning(move |_, journal| {
+        .returning(move |_, _, journal| {
             log.record("store");
             recorder.record(journal);
             Ok(())
@@ -146,7 +149,7 @@ async fn the_last_administrator_cannot_leave_and_keeps_their_sessions() {
         fx.users
             .expect_delete()
             .times(1)
-            .returning(move |_, _| Err(StoreError::LastAdmin(which)));
+            .returning(move |_, _, _| Err(StoreError::LastAdmin(which)));
         fx.revocation.expect_revoke().never();
 
         let error = close(fx).await.unwrap_err();
@@ -167,7 +170,7 @@ async fn an_account_deleted_meanwhile_is_account_gone() {
     fx.users
         .expect_delete()
         .times(1)
-        .returning(|_, _| Err(StoreError::NotFound));
+        .returning(|_, _, _| Err(StoreError::NotFound));
 
     let error = close(fx).await.unwrap_err();
 
@@ -175,4 +178,40 @@ async fn an_account_deleted_meanwhile_is_account_gone() {
         matches!(error, DeleteAccountError::AccountGone),
         "{error:?}"
     );
+}
+
+/// The race a stolen session could win: the password is confirmed, then the owner resets it
+/// (ending that session) before the deletion is stored. The store, finding the confirmed hash
+/// replaced (or the account deactivated), deletes nothing and answers `Changed`: a 422 on
+/// `password`, the sessions left alone (none on the fast path), no event.
+#[tokio::test]
+async fn a_deletion_whose_confirmed_password_changed_meanwhile_names_password_and_deletes_nothing()
+{
+    let mut fx = Fixture::new();
+    fx.throttle = Some(counting(1, 1));
+    password_matches(&mut fx, true);
+    fx.sessions
+        .expect_live_for_user()
+        .returning(|_| Ok(vec![SESSION, SESSION_2]));
+    fx.users
+        .expect_delete()
+        .withf(|id, expected_password, _| {
+            *id == ALICE && expected_password.as_ref().map(|h| h.as_str()) == Some(STORED_HASH)
+        })
+        .times(1)
+        .returning(|_, _, _| Err(StoreError::Changed));
+    fx.revocation.expect_revoke().never();
+    let appended = fx.appended.clone();
+
+    let error = close(fx).await.unwrap_err();
+
+    let DeleteAccountError::Invalid(errors) = error else {
+        panic!("expected Invalid, got {error:?}");
+    };
+    assert_eq!(fields(&errors), ["password"]);
+    assert!(
+        messages(&errors, "password").contains("changed meanwhile"),
+        "{errors}"
+    );
+    assert!(appended.all().is_empty(), "{:?}", appended.all());
 }

@@ -604,9 +604,9 @@ async fn change_password_queues_a_password_changed_notice_with_the_change() {
     let recorder = journals.clone();
     fx.users
         .expect_change_password()
-        .withf(|id, _, keep, at, _| *id == ALICE && *keep == Some(SESSION) && *at == now())
+        .withf(|id, _, _, keep, at, _| *id == ALICE && *keep == Some(SESSION) && *at == now())
         .times(1)
-        .returning(move |_, _, _, _, journal| {
+        .returning(move |_, _, _, _, _, journal| {
             recorder.record(journal);
             Ok(vec![SESSION_2])
         });

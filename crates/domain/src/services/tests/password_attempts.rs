@@ -186,7 +186,7 @@ async fn a_change_whose_account_is_deleted_before_the_store_writes_is_account_go
     fx.users
         .expect_change_password()
         .times(1)
-        .returning(|_, _, _, _, _| Err(StoreError::NotFound));
+        .returning(|_, _, _, _, _, _| Err(StoreError::NotFound));
     fx.revocation.expect_revoke().never();
 
     let error = change(fx, NEW_PASSWORD).await.unwrap_err();
