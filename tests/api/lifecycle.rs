@@ -1,5 +1,6 @@
 //! Start-up behaviour of the embedded default: data survives a restart, and with no JWT secret
-//! configured one is generated once and kept beside the database.
+//! configured one is generated once and kept beside the database; a Redis too old for the
+//! adapters stops start-up with its version named.
 
 use actix_web::http::StatusCode;
 
@@ -56,4 +57,18 @@ async fn data_and_sessions_survive_a_restart_with_a_generated_secret() {
         app.get("/api/v1/users/me", &access).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[actix_web::test]
+async fn a_redis_older_than_7_stops_start_up_naming_its_version() {
+    let aged = ums_tests::support::redis::AgedServer::start("6.2.14");
+    let dir = tempfile::tempdir().unwrap();
+    let url = aged.url();
+    let settings = crate::helpers::test_settings(dir.path(), &[("REDIS_URL", url.as_str())]);
+    let Err(error) = api_actix::Application::build(settings).await else {
+        panic!("an old Redis was accepted");
+    };
+    let message = error.to_string();
+    assert!(message.contains("REDIS_URL"), "{message}");
+    assert!(message.contains("Redis 6.2.14 is too old"), "{message}");
 }

@@ -548,6 +548,85 @@ impl SilentServer {
     }
 }
 
+/// A server that speaks just enough RESP to say it is an old Redis: `INFO` answers
+/// `redis_version:{version}`, `HELLO` is an unknown command (as before Redis 6), anything else
+/// `+OK`. For the start-up check that refuses servers too old for the adapters.
+#[derive(Debug)]
+pub struct AgedServer {
+    addr: SocketAddr,
+}
+
+impl AgedServer {
+    /// Serves on a free port of 127.0.0.1 from a background thread, for the life of the
+    /// process.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    #[must_use]
+    pub fn start(version: &str) -> Self {
+        let listener = match TcpListener::bind("127.0.0.1:0") {
+            Ok(listener) => listener,
+            Err(error) => panic!("no free port on 127.0.0.1: {error}"),
+        };
+        let addr = match listener.local_addr() {
+            Ok(addr) => addr,
+            Err(error) => panic!("listener without address: {error}"),
+        };
+        let version = version.to_owned();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let version = version.clone();
+                std::thread::spawn(move || {
+                    // A client that hangs up is not the server's problem.
+                    let _ = answer_as_aged(stream, &version);
+                });
+            }
+        });
+        Self { addr }
+    }
+
+    /// `redis://127.0.0.1:{port}`.
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+}
+
+/// Reads RESP commands (arrays of bulk strings) and answers each as an old server would.
+fn answer_as_aged(stream: TcpStream, version: &str) -> std::io::Result<()> {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut writer = stream.try_clone()?;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let count: usize = line.trim().trim_start_matches('*').parse().unwrap_or(0);
+        let mut words = Vec::with_capacity(count);
+        for _ in 0..count {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let len: usize = line.trim().trim_start_matches('$').parse().unwrap_or(0);
+            let mut word = vec![0; len + 2];
+            reader.read_exact(&mut word)?;
+            word.truncate(len);
+            words.push(String::from_utf8_lossy(&word).to_ascii_uppercase());
+        }
+        let reply = match words.first().map(String::as_str) {
+            Some("INFO") => {
+                let info = format!("# Server\r\nredis_version:{version}\r\n");
+                format!("${}\r\n{info}\r\n", info.len())
+            }
+            Some("HELLO") => "-ERR unknown command 'HELLO'\r\n".to_owned(),
+            Some("PING") => "+PONG\r\n".to_owned(),
+            _ => "+OK\r\n".to_owned(),
+        };
+        writer.write_all(reply.as_bytes())?;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

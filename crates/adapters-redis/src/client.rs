@@ -85,6 +85,30 @@ pub enum RedisError {
     /// The server answered with an error, or with a reply of an unexpected type.
     #[error("Redis command failed")]
     Command(#[source] BoxError),
+    /// The server is older than [`MIN_REDIS_VERSION`]: the adapters use commands it lacks.
+    #[error("Redis {found} is too old: UMS needs Redis {}.{} or newer (PEXPIREAT … GT, SET … PXAT)", MIN_REDIS_VERSION.0, MIN_REDIS_VERSION.1)]
+    Unsupported {
+        /// The version the server reported.
+        found: String,
+    },
+}
+
+/// The oldest Redis the adapters work with, as (major, minor).
+pub const MIN_REDIS_VERSION: (u32, u32) = (7, 0);
+
+/// The `redis_version` of an `INFO server` reply, with its (major, minor) when it parses.
+fn reported_version(info: &str) -> Option<(String, Option<(u32, u32)>)> {
+    let version = info
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("redis_version:"))?
+        .trim()
+        .to_owned();
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    let parsed = match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => Some((major, minor)),
+        _ => None,
+    };
+    Some((version, parsed))
 }
 
 /// A pool of connections to one Redis server, with a key prefix and a command timeout.
@@ -218,6 +242,24 @@ impl RedisClient {
     }
 }
 
+impl RedisClient {
+    /// The server's version, if it is one the adapters work with.
+    ///
+    /// # Errors
+    /// [`RedisError::Unsupported`] for a server older than [`MIN_REDIS_VERSION`] (or one whose
+    /// `INFO` names no version); `Timeout` or `Unavailable` when it cannot be asked.
+    pub async fn check_version(&self) -> Result<String, RedisError> {
+        let info: String = self.query(redis::cmd("INFO").arg("server")).await?;
+        match reported_version(&info) {
+            Some((version, Some(found))) if found >= MIN_REDIS_VERSION => Ok(version),
+            Some((version, _)) => Err(RedisError::Unsupported { found: version }),
+            None => Err(RedisError::Unsupported {
+                found: "of unknown version".to_owned(),
+            }),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Readiness for RedisClient {
     async fn ready(&self) -> Result<(), BoxError> {
@@ -233,6 +275,31 @@ impl Readiness for RedisClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_comes_from_the_info_reply() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\n";
+        assert_eq!(
+            reported_version(info),
+            Some(("7.0.15".to_owned(), Some((7, 0))))
+        );
+        assert_eq!(
+            reported_version("redis_version:6.2.14\n"),
+            Some(("6.2.14".to_owned(), Some((6, 2))))
+        );
+        assert_eq!(
+            reported_version("redis_version:unstable\n"),
+            Some(("unstable".to_owned(), None))
+        );
+        assert_eq!(reported_version("# Server\r\nos:Linux\r\n"), None);
+        let error = RedisError::Unsupported {
+            found: "6.2.14".to_owned(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "Redis 6.2.14 is too old: UMS needs Redis 7.0 or newer (PEXPIREAT … GT, SET … PXAT)"
+        );
+    }
 
     #[test]
     fn redaction_hides_passwords_only() {

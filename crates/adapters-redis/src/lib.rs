@@ -21,7 +21,7 @@ mod revocation;
 mod throttle;
 
 pub use cache::RedisUserCache;
-pub use client::{RedisClient, RedisError, RedisSettings, redact_url};
+pub use client::{MIN_REDIS_VERSION, RedisClient, RedisError, RedisSettings, redact_url};
 pub use ratelimit::RedisRateLimiter;
 pub use revocation::RedisRevocation;
 pub use throttle::RedisLoginThrottle;

@@ -165,6 +165,22 @@ async fn a_revocation_is_one_key_expiring_at_until_rounded_up() {
 }
 
 #[tokio::test]
+async fn the_server_is_recent_enough_and_says_which_version_it_is() {
+    let Some(redis) = TestRedis::from_env() else {
+        return;
+    };
+    let mut conn = redis.connection().unwrap();
+    let info = match conn.cmd(&["INFO", "server"]).unwrap() {
+        Reply::Bulk(Some(bytes)) => String::from_utf8(bytes).unwrap(),
+        other => panic!("INFO answered {other:?}"),
+    };
+    let version = client(&redis).check_version().await.unwrap();
+    assert!(info.contains(&format!("redis_version:{version}")), "{info}");
+    let major: u32 = version.split('.').next().unwrap().parse().unwrap();
+    assert!(major >= adapters_redis::MIN_REDIS_VERSION.0, "{version}");
+}
+
+#[tokio::test]
 async fn a_revocation_already_past_writes_nothing() {
     let Some(redis) = TestRedis::from_env() else {
         return;

@@ -260,3 +260,24 @@ async fn queued_calls_on_a_hung_server_do_not_add_up() {
         "16 calls on a pool of 2 took {elapsed:?} to fail"
     );
 }
+
+#[tokio::test]
+async fn a_server_older_than_redis_7_is_refused_by_its_version() {
+    let aged = ums_tests::support::redis::AgedServer::start("6.2.14");
+    let client = RedisClient::connect(RedisSettings {
+        url: aged.url(),
+        pool_size: 1,
+        command_timeout: Duration::from_secs(2),
+        key_prefix: "t:".to_owned(),
+    })
+    .unwrap();
+    let error = client.check_version().await.unwrap_err();
+    assert!(
+        matches!(&error, RedisError::Unsupported { found } if found == "6.2.14"),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("Redis 6.2.14 is too old"),
+        "{error}"
+    );
+}

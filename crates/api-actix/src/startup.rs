@@ -245,6 +245,15 @@ pub async fn compose(settings: &Settings) -> Result<Services, StartupError> {
                 key_prefix: redis.key_prefix.clone(),
             })
             .map_err(|e| StartupError::Config(format!("REDIS_URL: {e}")))?;
+            match client.check_version().await {
+                Ok(version) => tracing::info!(%version, "Redis version supported"),
+                Err(error @ adapters_redis::RedisError::Unsupported { .. }) => {
+                    return Err(StartupError::Config(format!("REDIS_URL: {error}")));
+                }
+                // Not reachable now: the service starts and fails closed until it is; the
+                // version is the server's business once it is back.
+                Err(error) => tracing::warn!(error = %error, "Redis version not checked"),
+            }
             SharedState {
                 revocation: Arc::new(RedisRevocation::new(client.clone())),
                 throttle: Arc::new(RedisLoginThrottle::new(client.clone())),
