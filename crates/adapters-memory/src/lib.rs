@@ -8,6 +8,7 @@
 //! balancer need the Redis adapters instead: an in-process cache would go on serving a user
 //! another instance has changed, and each instance would allow its own quota of guesses.
 
+mod bounded;
 mod cache;
 mod ratelimit;
 mod revocation;

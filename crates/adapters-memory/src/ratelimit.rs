@@ -2,7 +2,6 @@
 //! a mutex; and `FallbackRateLimiter`, which enforces a stricter in-process limit while a
 //! shared limiter (Redis) cannot be reached, and says so in the log once per outage.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -11,8 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::ports::{Clock, RateBudget, RateDecision, RateLimit, RateLimitError, RateLimiter};
 
-/// Below this many keys the map is never swept for idle keys.
-const MIN_SWEEP_LEN: usize = 1024;
+use crate::bounded::{BoundedMap, Expiring};
 
 /// The shortest period: a shorter (or non-positive) one is taken as this, as the port says.
 const MIN_PERIOD: TimeDelta = TimeDelta::milliseconds(1);
@@ -62,38 +60,14 @@ impl Gcra {
     }
 }
 
-#[derive(Debug)]
-struct Arrivals {
-    /// Each key's TAT. A TAT not after now means the key is idle, exactly as if absent, so such
-    /// entries can be dropped at any time without changing a decision.
-    map: HashMap<String, Nanos>,
-    /// Make room when a new key finds the map this large (or at the capacity). Set after each
-    /// sweep to twice the keys left (at least [`MIN_SWEEP_LEN`]), so a sweep of `n` keys
-    /// follows at least `n / 2` new keys: amortised O(1) per new key.
-    sweep_at: usize,
-}
+/// A key's TAT: once it is not after now the key is idle, exactly as if absent, so such
+/// entries can be dropped at any time without changing a decision; the busy keys closest to
+/// idle are those of the smallest TAT.
+impl Expiring for Nanos {
+    type Instant = Nanos;
 
-impl Arrivals {
-    /// Drops the idle keys, then, if `capacity` are still held, the ones closest to idle (the
-    /// smallest TAT), down to nine tenths of `capacity` and always at least one below it.
-    fn make_room(&mut self, now: Nanos, capacity: usize) {
-        self.map.retain(|_, tat| *tat > now);
-        if self.map.len() >= capacity {
-            let target = (capacity - capacity / 10).min(capacity - 1);
-            let excess = self.map.len() - target;
-            let mut by_tat: Vec<(Nanos, &String)> =
-                self.map.iter().map(|(key, tat)| (*tat, key)).collect();
-            // Only the `excess` smallest need to be found, not sorted: O(n).
-            if excess < by_tat.len() {
-                by_tat.select_nth_unstable(excess);
-                by_tat.truncate(excess);
-            }
-            let victims: Vec<String> = by_tat.into_iter().map(|(_, key)| key.clone()).collect();
-            for key in victims {
-                self.map.remove(&key);
-            }
-        }
-        self.sweep_at = (self.map.len() * 2).max(MIN_SWEEP_LEN);
+    fn expires_at(&self) -> Nanos {
+        *self
     }
 }
 
@@ -123,15 +97,15 @@ impl Arrivals {
 /// fails.
 pub struct MemoryRateLimiter {
     clock: Arc<dyn Clock>,
-    capacity: usize,
-    arrivals: Mutex<Arrivals>,
+    /// Each key's TAT.
+    arrivals: Mutex<BoundedMap<Nanos>>,
 }
 
 impl fmt::Debug for MemoryRateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryRateLimiter")
             .field("keys", &self.len())
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -152,18 +126,14 @@ impl MemoryRateLimiter {
     pub fn with_capacity(clock: Arc<dyn Clock>, capacity: usize) -> Self {
         Self {
             clock,
-            capacity: capacity.max(1),
-            arrivals: Mutex::new(Arrivals {
-                map: HashMap::new(),
-                sweep_at: MIN_SWEEP_LEN,
-            }),
+            arrivals: Mutex::new(BoundedMap::new(capacity)),
         }
     }
 
     /// Keys held, including idle ones not yet swept.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.lock().len()
     }
 
     /// Whether no key is held.
@@ -175,7 +145,7 @@ impl MemoryRateLimiter {
     /// The most keys it holds.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.lock().capacity()
     }
 
     /// The decision for one request of `key` under `limit`, counted if allowed.
@@ -197,7 +167,7 @@ impl MemoryRateLimiter {
             let earlier = leaves.iter().position(|(named, _)| *named == key);
             let held = match earlier {
                 Some(index) => Some(leaves[index].1),
-                None => arrivals.map.get(key).copied(),
+                None => arrivals.get(key).copied(),
             };
             let tat = held.map_or(now, |tat| tat.max(now));
             let ahead = tat + gcra.interval - now;
@@ -217,14 +187,9 @@ impl MemoryRateLimiter {
             };
         }
         if count {
+            // A new key first makes room: idle keys, then those closest to idle.
             for (key, tat) in leaves {
-                if !arrivals.map.contains_key(key)
-                    && (arrivals.map.len() >= arrivals.sweep_at
-                        || arrivals.map.len() >= self.capacity)
-                {
-                    arrivals.make_room(now, self.capacity);
-                }
-                arrivals.map.insert(key.to_owned(), tat);
+                arrivals.insert(key, tat, now);
             }
         }
         RateDecision::Allowed
@@ -232,7 +197,7 @@ impl MemoryRateLimiter {
 
     /// The map, even if a thread panicked while holding it: every critical section leaves it
     /// consistent (one insert, remove or retain at a time), so its data is still sound.
-    fn lock(&self) -> MutexGuard<'_, Arrivals> {
+    fn lock(&self) -> MutexGuard<'_, BoundedMap<Nanos>> {
         self.arrivals.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

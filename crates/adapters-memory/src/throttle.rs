@@ -1,7 +1,6 @@
 //! `MemoryLoginThrottle`: the [`LoginThrottle`] port as a bounded map of fixed windows behind
 //! a mutex.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -9,8 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::ports::{AttemptWindow, Clock, LoginThrottle, ThrottleError};
 
-/// Below this many keys the map is never swept for expired windows.
-const MIN_SWEEP_LEN: usize = 1024;
+use crate::bounded::{BoundedMap, Expiring};
 
 /// The shortest window opened: a shorter (or non-positive) one is taken as this, as the Redis
 /// adapter does, whose expiries count in milliseconds.
@@ -38,40 +36,11 @@ impl From<Window> for AttemptWindow {
     }
 }
 
-#[derive(Debug)]
-struct Windows {
-    map: HashMap<String, Window>,
-    /// Make room when a new key finds the map this large (or at the capacity). Set after each
-    /// sweep to twice the windows left (at least [`MIN_SWEEP_LEN`]), so a sweep of `n`
-    /// windows follows at least `n / 2` new keys: amortised O(1) per new key.
-    sweep_at: usize,
-}
+impl Expiring for Window {
+    type Instant = DateTime<Utc>;
 
-impl Windows {
-    /// Drops the expired windows, then, if `capacity` are still held, the ones that end
-    /// soonest, down to nine tenths of `capacity` and always at least one below it, so the
-    /// key about to be added fits and evictions too are amortised.
-    fn make_room(&mut self, now: DateTime<Utc>, capacity: usize) {
-        self.map.retain(|_, window| window.is_live(now));
-        if self.map.len() >= capacity {
-            let target = (capacity - capacity / 10).min(capacity - 1);
-            let excess = self.map.len() - target;
-            let mut by_end: Vec<(DateTime<Utc>, &String)> = self
-                .map
-                .iter()
-                .map(|(key, window)| (window.resets_at, key))
-                .collect();
-            // Only the `excess` soonest-ending windows need to be found, not sorted: O(n).
-            if excess < by_end.len() {
-                by_end.select_nth_unstable(excess);
-                by_end.truncate(excess);
-            }
-            let victims: Vec<String> = by_end.into_iter().map(|(_, key)| key.clone()).collect();
-            for key in victims {
-                self.map.remove(&key);
-            }
-        }
-        self.sweep_at = (self.map.len() * 2).max(MIN_SWEEP_LEN);
+    fn expires_at(&self) -> DateTime<Utc> {
+        self.resets_at
     }
 }
 
@@ -100,15 +69,15 @@ impl Windows {
 /// `.await`). Never fails.
 pub struct MemoryLoginThrottle {
     clock: Arc<dyn Clock>,
-    capacity: usize,
-    windows: Mutex<Windows>,
+    /// Each key's window, expiring at its end.
+    windows: Mutex<BoundedMap<Window>>,
 }
 
 impl fmt::Debug for MemoryLoginThrottle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryLoginThrottle")
             .field("keys", &self.len())
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -129,18 +98,14 @@ impl MemoryLoginThrottle {
     pub fn with_capacity(clock: Arc<dyn Clock>, capacity: usize) -> Self {
         Self {
             clock,
-            capacity: capacity.max(1),
-            windows: Mutex::new(Windows {
-                map: HashMap::new(),
-                sweep_at: MIN_SWEEP_LEN,
-            }),
+            windows: Mutex::new(BoundedMap::new(capacity)),
         }
     }
 
     /// Keys held, including expired windows not yet swept.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.lock().len()
     }
 
     /// Whether no key is held.
@@ -152,12 +117,12 @@ impl MemoryLoginThrottle {
     /// The most keys it holds.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.lock().capacity()
     }
 
     /// The map, even if a thread panicked while holding it: every critical section leaves it
     /// consistent (one insert, update, remove or retain at a time), so its data is still sound.
-    fn lock(&self) -> MutexGuard<'_, Windows> {
+    fn lock(&self) -> MutexGuard<'_, BoundedMap<Window>> {
         self.windows.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -167,10 +132,10 @@ impl LoginThrottle for MemoryLoginThrottle {
     async fn check(&self, key: &str) -> Result<AttemptWindow, ThrottleError> {
         let now = self.clock.now();
         let mut windows = self.lock();
-        match windows.map.get(key) {
+        match windows.get(key) {
             Some(window) if window.is_live(now) => Ok((*window).into()),
             Some(_) => {
-                windows.map.remove(key);
+                windows.remove(key);
                 Ok(AttemptWindow::default())
             }
             None => Ok(AttemptWindow::default()),
@@ -184,27 +149,26 @@ impl LoginThrottle for MemoryLoginThrottle {
     ) -> Result<AttemptWindow, ThrottleError> {
         let now = self.clock.now();
         let mut windows = self.lock();
-        if let Some(current) = windows.map.get_mut(key) {
-            if current.is_live(now) {
-                current.failures = current.failures.saturating_add(1);
-                return Ok((*current).into());
-            }
-            // Expired: a new window opens below, in place (the map does not grow).
-        } else if windows.map.len() >= windows.sweep_at || windows.map.len() >= self.capacity {
-            windows.make_room(now, self.capacity);
+        if let Some(current) = windows.get_mut(key)
+            && current.is_live(now)
+        {
+            current.failures = current.failures.saturating_add(1);
+            return Ok((*current).into());
         }
+        // Absent or expired: a new window opens (an expired one in place: the map does not grow).
         let opened = Window {
             failures: 1,
             resets_at: now
                 .checked_add_signed(window.max(MIN_WINDOW))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
         };
-        windows.map.insert(key.to_owned(), opened);
+        // A new key first makes room: expired windows, then those that end soonest.
+        windows.insert(key, opened, now);
         Ok(opened.into())
     }
 
     async fn clear(&self, key: &str) -> Result<(), ThrottleError> {
-        self.lock().map.remove(key);
+        self.lock().remove(key);
         Ok(())
     }
 }
