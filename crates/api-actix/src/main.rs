@@ -63,6 +63,9 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the effective configuration (defaults included), one `VARIABLE = value` per
+    /// line; secrets are never printed (URLs have their passwords masked).
+    Config,
     /// Bulk-load synthetic users for benchmarks (`cargo xtask seed`): multi-row inserts, not
     /// the API; no mail, no audit events; every one has the password `UMS_SEED_PASSWORD`, or
     /// one generated for the run and printed at the end.
@@ -102,6 +105,18 @@ fn main() -> ExitCode {
     telemetry::init(settings.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve | Command::Openapi => serve(settings),
+        Command::Config => {
+            let settings = settings.effective();
+            let width = settings
+                .iter()
+                .map(|(name, _)| name.len())
+                .max()
+                .unwrap_or(0);
+            for (name, value) in settings {
+                println!("{name:<width$} = {value}");
+            }
+            Ok(())
+        }
         Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate(&settings))),
         Command::CreateAdmin { email, username } => {
             runtime().and_then(|rt| rt.block_on(create_admin(&settings, email, username)))

@@ -336,6 +336,150 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The effective configuration, one `(variable, value)` per setting, in the order of the
+    /// README's table: what `ums config` prints. Secrets never appear: the JWT secret is only
+    /// said to be set or generated, and every URL has its password masked.
+    #[must_use]
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        let secs = |d: Duration| d.as_secs().to_string();
+        let delta = |d: TimeDelta| d.num_seconds().to_string();
+        let or_unset = |value: Option<String>| value.unwrap_or_else(|| "(unset)".to_owned());
+        let auth = &self.auth;
+        let database = match &self.database {
+            DatabaseKind::Sqlite { path } => format!("sqlite://{}", path.display()),
+            DatabaseKind::Postgres { url } => redact::redact_url(url.expose_secret()),
+        };
+        let redis = self.redis.as_ref();
+        let mut lines = vec![
+            ("DATABASE_URL", database),
+            (
+                "REDIS_URL",
+                or_unset(redis.map(|r| redact::redact_url(r.url.expose_secret()))),
+            ),
+            (
+                "UMS_REDIS_PREFIX",
+                or_unset(redis.map(|r| r.key_prefix.clone())),
+            ),
+            (
+                "UMS_REDIS_TIMEOUT_MS",
+                or_unset(redis.map(|r| r.command_timeout.as_millis().to_string())),
+            ),
+            (
+                "UMS_REDIS_POOL_SIZE",
+                or_unset(redis.map(|r| r.pool_size.to_string())),
+            ),
+            ("UMS_CACHE_TTL_SECS", secs(self.cache_ttl)),
+            (
+                "UMS_DB_STATEMENT_TIMEOUT_SECS",
+                secs(self.db_statement_timeout),
+            ),
+            ("UMS_HOST", self.host.clone()),
+            ("UMS_PORT", self.port.to_string()),
+            (
+                "UMS_WORKERS",
+                self.workers
+                    .map_or_else(|| "(one per core)".to_owned(), |n| n.to_string()),
+            ),
+            ("UMS_DB_POOL_SIZE", self.db_pool_size.to_string()),
+            ("UMS_DB_TIMEOUT_SECS", secs(self.db_timeout)),
+            (
+                "UMS_JWT_SECRET",
+                if self.jwt_secret.is_some() {
+                    "(set, hidden)".to_owned()
+                } else {
+                    "(unset: generated beside the SQLite database)".to_owned()
+                },
+            ),
+            ("UMS_JWT_ISSUER", self.jwt_issuer.clone()),
+            ("UMS_JWT_AUDIENCE", self.jwt_audience.clone()),
+            ("UMS_JWT_LEEWAY_SECS", self.jwt_leeway_secs.to_string()),
+            ("UMS_ACCESS_TOKEN_TTL_SECS", delta(auth.access_ttl)),
+            ("UMS_REFRESH_TOKEN_TTL_SECS", delta(auth.refresh_ttl)),
+            ("UMS_REMEMBER_ME_TTL_SECS", delta(auth.remember_me_ttl)),
+            ("UMS_BCRYPT_COST", self.bcrypt_cost.to_string()),
+            (
+                "UMS_PASSWORD_MIN_LENGTH",
+                auth.password_rules.min_length.to_string(),
+            ),
+            (
+                "UMS_PASSWORD_MIN_SCORE",
+                auth.password_rules.min_score.to_string(),
+            ),
+            (
+                "UMS_PASSWORD_MAX_AGE_DAYS",
+                or_unset(auth.password_max_age.map(|age| age.num_days().to_string())),
+            ),
+            (
+                "UMS_LOGIN_MAX_FAILURES",
+                auth.login_max_failures.to_string(),
+            ),
+            ("UMS_LOGIN_WINDOW_SECS", delta(auth.login_window)),
+            ("UMS_PUBLIC_URL", auth.public_url.clone()),
+            (
+                "UMS_VERIFY_EMAIL_URL",
+                or_unset(auth.verify_email_url.clone()),
+            ),
+            (
+                "UMS_RESET_PASSWORD_URL",
+                or_unset(auth.reset_password_url.clone()),
+            ),
+            ("UMS_RESET_TOKEN_TTL_SECS", delta(auth.reset_ttl)),
+            ("UMS_VERIFY_RESEND_COOLDOWN_SECS", delta(auth.mail_cooldown)),
+            (
+                "UMS_REQUIRE_VERIFIED_EMAIL",
+                auth.require_verified_email.to_string(),
+            ),
+            (
+                "UMS_SMTP_URL",
+                self.smtp_url.as_ref().map_or_else(
+                    || "(unset: the file mailer)".to_owned(),
+                    |url| redact::redact_url(url.expose_secret()),
+                ),
+            ),
+            ("UMS_SMTP_TIMEOUT_SECS", secs(self.smtp_timeout)),
+            ("UMS_MAIL_DIR", self.mail_dir.display().to_string()),
+            ("UMS_MAIL_FROM", self.mail_from.clone()),
+            ("UMS_MAIL_POLL_MS", self.mail_poll.as_millis().to_string()),
+            ("UMS_MAIL_RETRY_SECS", delta(self.delivery.first_backoff)),
+            (
+                "UMS_MAIL_MAX_ATTEMPTS",
+                self.delivery.max_attempts.to_string(),
+            ),
+            ("UMS_MAIL_LEASE_SECS", delta(self.delivery.lease)),
+            ("UMS_PURGE_INTERVAL_SECS", secs(self.purge_interval)),
+            ("UMS_MAX_BODY_BYTES", self.max_body_bytes.to_string()),
+            (
+                "UMS_LOG_FORMAT",
+                match self.log_format {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                }
+                .to_owned(),
+            ),
+            (
+                "UMS_AUDIT_RETENTION_DAYS",
+                or_unset(self.audit_retention_days.map(|d| d.to_string())),
+            ),
+        ];
+        lines.push((
+            "UMS_RATE_LIMIT_AUTH",
+            self.auth_rate_limit.map_or_else(
+                || "(disabled: UMS_RATE_LIMIT_ENABLED=false)".to_owned(),
+                |limit| {
+                    format!(
+                        "burst {} per {} ms",
+                        limit.burst,
+                        limit.period.num_milliseconds()
+                    )
+                },
+            ),
+        ));
+        lines.push(("UMS_TRUSTED_PROXIES", self.client_ip.describe()));
+        lines
+    }
+}
+
 /// `UMS_PUBLIC_URL`: an `http(s)://` URL, without its trailing slash.
 fn public_url(env: &Env<'_>) -> Result<String, ConfigError> {
     let Some(url) = env.get("UMS_PUBLIC_URL") else {

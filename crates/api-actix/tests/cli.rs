@@ -1,5 +1,5 @@
-//! The `ums` command line: migrate, create-admin, openapi, and start-up errors naming the
-//! offending variable.
+//! The `ums` command line: migrate, create-admin, openapi, config, and start-up errors naming
+//! the offending variable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
@@ -117,5 +117,63 @@ fn a_bad_variable_stops_start_up_naming_it() {
             "{name}: {}",
             text(&output.stderr)
         );
+    }
+}
+
+#[test]
+fn config_prints_the_effective_settings_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let jwt = "jwt-secret-0123456789-abcdefghijklmnop";
+    let output = ums(
+        dir.path(),
+        &["config"],
+        &[
+            (
+                "DATABASE_URL",
+                "postgres://ums:pg-secret@db.internal:5432/ums",
+            ),
+            ("REDIS_URL", "redis://:redis-secret@cache.internal:6379/0"),
+            (
+                "UMS_SMTP_URL",
+                "smtps://mailer:smtp-secret@mail.internal:465",
+            ),
+            ("UMS_JWT_SECRET", jwt),
+            ("UMS_PORT", "9090"),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let printed = text(&output.stdout);
+    let value = |name: &str| {
+        printed
+            .lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(" = ")?;
+                (key.trim() == name).then(|| value.to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} in\n{printed}"))
+    };
+    assert_eq!(value("UMS_PORT"), "9090");
+    assert_eq!(value("UMS_BCRYPT_COST"), "4");
+    assert_eq!(
+        value("UMS_ACCESS_TOKEN_TTL_SECS"),
+        "900",
+        "defaults are shown"
+    );
+    assert_eq!(
+        value("DATABASE_URL"),
+        "postgres://ums:***@db.internal:5432/ums"
+    );
+    assert_eq!(value("REDIS_URL"), "redis://:***@cache.internal:6379/0");
+    assert_eq!(
+        value("UMS_SMTP_URL"),
+        "smtps://mailer:***@mail.internal:465"
+    );
+    assert_eq!(value("UMS_JWT_SECRET"), "(set, hidden)");
+    for secret in ["pg-secret", "redis-secret", "smtp-secret", jwt] {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+    }
+    let logged = text(&output.stderr);
+    for secret in ["pg-secret", "redis-secret", "smtp-secret", jwt] {
+        assert!(!logged.contains(secret), "{secret} logged:\n{logged}");
     }
 }
