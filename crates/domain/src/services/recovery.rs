@@ -13,8 +13,8 @@ use super::auth::lockout_keys;
 use super::mail::messages;
 use super::{AuthService, ClientInfo, Principal, accept_new_password, infrastructure_errors};
 use crate::model::{
-    ActionPurpose, ActionToken, AuditAction, AuditTarget, Email, Journal, MailKind, UserId,
-    Username,
+    ActionPurpose, ActionToken, AuditAction, AuditTarget, Email, Journal, MailKind, SealedMail,
+    UserId, Username,
 };
 use crate::ports::{IssueOutcome, Login, SealError};
 use crate::{BoxError, ValidationErrors};
@@ -147,6 +147,17 @@ impl AuthService {
         email: &Email,
         username: &Username,
     ) -> Result<Journal, SealError> {
+        let (token, sealed) = self.verification(user, email, username)?;
+        Ok(journal.with_token(token).with_mail(sealed))
+    }
+
+    /// A new verification token for `user` and the sealed message carrying it to `email`.
+    fn verification(
+        &self,
+        user: UserId,
+        email: &Email,
+        username: &Username,
+    ) -> Result<(ActionToken, SealedMail), SealError> {
         let (token, plaintext) = self.new_action_token(
             user,
             ActionPurpose::VerifyEmail,
@@ -158,8 +169,7 @@ impl AuthService {
             username.as_str(),
             plaintext.expose_secret(),
         );
-        let sealed = self.ports.seal_mail(MailKind::Verification, &mail)?;
-        Ok(journal.with_token(token).with_mail(sealed))
+        Ok((token, self.ports.seal_mail(MailKind::Verification, &mail)?))
     }
 
     /// Spends an e-mail verification token and marks the address verified.
@@ -218,12 +228,9 @@ impl AuthService {
         if user.email_verified {
             return Ok(());
         }
-        let journal =
-            self.with_verification(Journal::default(), user.id, &user.email, &user.username)?;
-        let token = journal.tokens[0].clone();
+        let (token, sealed) = self.verification(user.id, &user.email, &user.username)?;
         let quiet_since = token.created_at - self.settings.mail_cooldown;
-        let mut journal = journal;
-        journal.tokens.clear();
+        let journal = Journal::default().with_mail(sealed);
         match self
             .ports
             .users
